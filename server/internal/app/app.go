@@ -12,29 +12,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/heimdall-io/heimdall-operator/server/internal/config"
 	"github.com/heimdall-io/heimdall-operator/server/internal/fusionauth"
 	"github.com/heimdall-io/heimdall-operator/server/internal/httpapi"
+	"github.com/heimdall-io/heimdall-operator/server/internal/rediscli"
 	"github.com/heimdall-io/heimdall-operator/server/internal/store"
 	"github.com/heimdall-io/heimdall-operator/server/internal/tokens"
 )
-
-// NewRedis returns a client with short timeouts and no retries, so a Redis
-// outage costs milliseconds per request (callers fail open).
-func NewRedis(url string) (*redis.Client, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
-	opt.DialTimeout = 500 * time.Millisecond
-	opt.ReadTimeout = 500 * time.Millisecond
-	opt.WriteTimeout = 500 * time.Millisecond
-	opt.PoolTimeout = time.Second
-	opt.MaxRetries = -1
-	return redis.NewClient(opt), nil
-}
 
 // HTTPConfig maps the environment configuration to the HTTP layer's.
 func HTTPConfig(c config.Config, version string) httpapi.Config {
@@ -59,7 +43,7 @@ func Deps(ctx context.Context, c config.Config, logger *slog.Logger, version str
 	if err != nil {
 		return d, nil, err
 	}
-	rdb, err := NewRedis(c.RedisURL)
+	rdb, err := rediscli.New(c.RedisURL)
 	if err != nil {
 		st.Close()
 		return d, nil, err
