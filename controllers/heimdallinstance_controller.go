@@ -1,0 +1,138 @@
+// Package controllers holds the HeimdallInstance reconciler: it reads inputs, asks the builders in
+// package resources for the desired children, applies what differs and reports status.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
+	"github.com/heimdall-io/heimdall-operator/controllers/resources"
+)
+
+// ErrNextLoop asks for another reconcile soon; it is not a failure.
+var ErrNextLoop = errors.New("reconcile again")
+
+// secretRefIndex indexes instances by the names of the Secrets they consume.
+const secretRefIndex = "heimdall.io/secret-refs"
+
+// HeimdallInstanceReconciler reconciles a HeimdallInstance.
+type HeimdallInstanceReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	Images   resources.Images
+}
+
+// +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances,verbs=get;list;watch
+// +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=core,resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings the children of one HeimdallInstance to their desired state and reports it.
+func (r *HeimdallInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	hi := &heimdallv1.HeimdallInstance{}
+	if err := r.Get(ctx, req.NamespacedName, hi); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !hi.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owner references let the garbage collector remove the children
+	}
+	status := newStatus(hi)
+	err := r.reconcileChildren(ctx, hi, status)
+	if errors.Is(err, ErrNextLoop) {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "reconcile failed")
+		status.failed("ReconcileError", err.Error())
+		r.Recorder.Eventf(hi, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%v", err)
+	} else if err := r.observe(ctx, hi, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	if werr := r.writeStatus(ctx, hi, status); werr != nil {
+		return ctrl.Result{}, errors.Join(err, werr)
+	}
+	return ctrl.Result{}, err // a non-nil error requeues with exponential backoff
+}
+
+// reconcileChildren: secrets, then every desired child, then removal of unwanted ones.
+func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *heimdallv1.HeimdallInstance, st *instanceStatus) error {
+	secretsHash, prob, err := r.reconcileSecrets(ctx, hi)
+	if err != nil {
+		return err
+	}
+	if prob != nil {
+		st.failed(prob.Reason, prob.Message)
+		r.Recorder.Eventf(hi, nil, corev1.EventTypeWarning, prob.Reason, "Reconcile", "%s", prob.Message)
+		return nil
+	}
+	for _, obj := range resources.Desired(hi, resources.Inputs{Images: r.Images, SecretsHash: secretsHash}) {
+		if err := r.applyChild(ctx, hi, obj); err != nil {
+			return err
+		}
+	}
+	for _, obj := range resources.Absent(hi) {
+		if err := r.deleteChild(ctx, hi, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetupWithManager watches instances, their children, and the Secrets they reference (generated
+// or brought by the user, so creating a missing Secret heals the instance).
+func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &heimdallv1.HeimdallInstance{}, secretRefIndex,
+		func(o client.Object) []string {
+			var names []string
+			for name := range resources.Refs(o.(*heimdallv1.HeimdallInstance)).Required() {
+				names = append(names, name)
+			}
+			return names
+		}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&heimdallv1.HeimdallInstance{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingSecret)).
+		Named("heimdallinstance").
+		Complete(r)
+}
+
+func (r *HeimdallInstanceReconciler) instancesUsingSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list heimdallv1.HeimdallInstanceList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{secretRefIndex: o.GetName()}); err != nil {
+		logf.FromContext(ctx).Error(err, "list instances for secret", "secret", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, hi := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&hi)})
+	}
+	return reqs
+}
