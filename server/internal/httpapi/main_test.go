@@ -114,6 +114,7 @@ type testServer struct {
 	logs  *syncBuffer
 	clock *clock
 	srv   *Server
+	ip    string // default client address of this server's requests
 }
 
 var ipCounter atomic.Int64
@@ -149,7 +150,9 @@ func newTestServer(t *testing.T, mod ...func(*Deps, *fusionauthfake.Options)) *t
 	t.Cleanup(fa.Close)
 	d.FusionAuth = fusionauth.New(fusionauth.Options{BaseURL: fa.URL, APIKey: testAPIKey, ApplicationID: testAppID, Timeout: 2 * time.Second})
 	s := newServer(d)
-	return &testServer{h: s.handler(), fa: fa, logs: logs, clock: clk, srv: s}
+	n := ipCounter.Add(1)
+	ip := fmt.Sprintf("10.%d.%d.%d:40000", n/62500%250, n/250%250, n%250+1)
+	return &testServer{h: s.handler(), fa: fa, logs: logs, clock: clk, srv: s, ip: ip}
 }
 
 type resp struct {
@@ -213,7 +216,7 @@ func (ts *testServer) do(t *testing.T, method, path string, body any, opts ...re
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.RemoteAddr = fmt.Sprintf("10.%d.%d.1:40000", ipCounter.Load()/250, ipCounter.Load()%250)
+	req.RemoteAddr = ts.ip
 	for _, o := range opts {
 		o(req)
 	}
