@@ -32,12 +32,12 @@ type ManagedPostgres struct {
 	// Storage of the data volume.
 	// +kubebuilder:default={size:"50Gi"}
 	// +optional
-	Storage StorageSpec `json:"storage,omitempty"`
+	Storage StorageSpec `json:"storage,omitzero"`
 
 	// Resources of the PostgreSQL container.
 	// +kubebuilder:default={requests:{cpu:"250m",memory:"1Gi"},limits:{memory:"2Gi"}}
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 }
 
 // StorageSpec sizes a persistent volume. Both fields are fixed once the volume exists.
@@ -119,12 +119,12 @@ type ManagedRedis struct {
 	// Storage of the append-only data volume.
 	// +kubebuilder:default={size:"8Gi"}
 	// +optional
-	Storage StorageSpec `json:"storage,omitempty"`
+	Storage StorageSpec `json:"storage,omitzero"`
 
 	// Resources of the Redis container.
 	// +kubebuilder:default={requests:{cpu:"100m",memory:"256Mi"},limits:{memory:"2560Mi"}}
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 }
 
 // ExternalRedis points at an existing Redis server.
@@ -196,7 +196,7 @@ type ManagedFusionAuth struct {
 	// Resources of the FusionAuth container.
 	// +kubebuilder:default={requests:{cpu:"500m",memory:"1Gi"},limits:{memory:"1536Mi"}}
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 }
 
 // ExternalFusionAuth points at an existing FusionAuth.

@@ -102,7 +102,7 @@ type ServiceMonitorSpec struct {
 	// Interval between scrapes.
 	// +kubebuilder:default="30s"
 	// +optional
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval metav1.Duration `json:"interval,omitzero"`
 }
 
 // BackupSpec configures scheduled pg_dump backups of the Heimdall database.
@@ -127,5 +127,5 @@ type BackupSpec struct {
 	// Storage of the backup volume.
 	// +kubebuilder:default={size:"50Gi"}
 	// +optional
-	Storage StorageSpec `json:"storage,omitempty"`
+	Storage StorageSpec `json:"storage,omitzero"`
 }

@@ -48,9 +48,9 @@ type HeimdallInstanceSpec struct {
 	Environment string `json:"environment,omitempty"`
 
 	// Tokens sets access and refresh token lifetimes.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={accessTokenLifetimeSeconds:900,refreshTokenLifetimeSeconds:2592000}
 	// +optional
-	Tokens TokensSpec `json:"tokens,omitempty"`
+	Tokens TokensSpec `json:"tokens,omitzero"`
 
 	// CORSAllowedOrigins lists the origins allowed by CORS (CORS_ALLOWED_ORIGINS). Empty means the
 	// server default ("*").
@@ -61,9 +61,9 @@ type HeimdallInstanceSpec struct {
 	CORSAllowedOrigins []string `json:"corsAllowedOrigins,omitempty"`
 
 	// RateLimit sets the per-hour request budgets.
-	// +kubebuilder:default={}
+	// +kubebuilder:default={requestsPerHour:1000,anonymousRequestsPerHour:100}
 	// +optional
-	RateLimit RateLimitSpec `json:"rateLimit,omitempty"`
+	RateLimit RateLimitSpec `json:"rateLimit,omitzero"`
 
 	// SMTP configures outgoing mail. Without it the server sends no mail.
 	// +optional
@@ -71,22 +71,22 @@ type HeimdallInstanceSpec struct {
 
 	// JWT configures the token signing keys.
 	// +optional
-	JWT JWTSpec `json:"jwt,omitempty"`
+	JWT JWTSpec `json:"jwt,omitzero"`
 
 	// Postgres is the database for Heimdall (and, when managed, FusionAuth).
 	// +kubebuilder:default={managed:{}}
 	// +optional
-	Postgres PostgresSpec `json:"postgres,omitempty"`
+	Postgres PostgresSpec `json:"postgres,omitzero"`
 
 	// Redis is the cache and rate-limit store.
 	// +kubebuilder:default={managed:{}}
 	// +optional
-	Redis RedisSpec `json:"redis,omitempty"`
+	Redis RedisSpec `json:"redis,omitzero"`
 
 	// FusionAuth is the identity engine behind the server.
 	// +kubebuilder:default={managed:{}}
 	// +optional
-	FusionAuth FusionAuthSpec `json:"fusionAuth,omitempty"`
+	FusionAuth FusionAuthSpec `json:"fusionAuth,omitzero"`
 
 	// PVCRetentionPolicy says what happens to persistent volume claims (database, cache, backups)
 	// when the instance is deleted: Retain keeps the data, Delete removes it.
@@ -98,14 +98,14 @@ type HeimdallInstanceSpec struct {
 	// Resources of the server container.
 	// +kubebuilder:default={requests:{cpu:"250m",memory:"256Mi"},limits:{cpu:"500m",memory:"512Mi"}}
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// PodTemplate holds the scheduling and metadata knobs of the server pods.
 	// +optional
-	PodTemplate PodTemplateSpec `json:"podTemplate,omitempty"`
+	PodTemplate PodTemplateSpec `json:"podTemplate,omitzero"`
 
 	// Autoscaling configures a HorizontalPodAutoscaler for the server.
-	// +kubebuilder:default={enabled:true}
+	// +kubebuilder:default={enabled:true,minReplicas:3,maxReplicas:10,targetCPUUtilizationPercentage:70,targetMemoryUtilizationPercentage:80}
 	// +optional
 	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 
@@ -316,11 +316,11 @@ type HeimdallInstanceStatus struct {
 // ComponentsStatus reports each component.
 type ComponentsStatus struct {
 	// +optional
-	Postgres *ComponentStatus `json:"postgres,omitempty"`
+	Postgres *ComponentStatus `json:"postgres,omitzero"`
 	// +optional
-	Redis *ComponentStatus `json:"redis,omitempty"`
+	Redis *ComponentStatus `json:"redis,omitzero"`
 	// +optional
-	FusionAuth *ComponentStatus `json:"fusionAuth,omitempty"`
+	FusionAuth *ComponentStatus `json:"fusionAuth,omitzero"`
 	// +optional
 	Server *ComponentStatus `json:"server,omitempty"`
 }
