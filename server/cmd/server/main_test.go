@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heimdall-io/heimdall-operator/server/fusionauthfake"
+	"github.com/heimdall-io/heimdall-operator/server/internal/testenv"
+	"github.com/heimdall-io/heimdall-operator/server/internal/tokens"
+	"github.com/heimdall-io/heimdall-operator/server/migrations"
+)
+
+func TestMissingConfigurationIsReportedAtOnce(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"server", "-env-file", filepath.Join(t.TempDir(), "none")},
+		func(string) string { return "" }, &out, &errb)
+	if err == nil {
+		t.Fatal("run succeeded without configuration")
+	}
+	for _, k := range []string{"DATABASE_URL", "REDIS_URL", "FUSIONAUTH_URL", "FUSIONAUTH_API_KEY", "JWT_PRIVATE_KEY_PATH", "JWT_PUBLIC_KEY_PATH", "JWT_ISSUER"} {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("%s not reported: %v", k, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "7 configuration problem(s)") {
+		t.Errorf("count: %v", err)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"server", "-version"}, os.Getenv, &out, &out); err != nil || strings.TrimSpace(out.String()) != version {
+		t.Fatalf("%v %q", err, out.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// Starts the real binary's run() against real PostgreSQL, Redis and the
+// FusionAuth fake, serves a request over TCP and shuts down on cancel.
+func TestRunServesAndShutsDownGracefully(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg, err := testenv.StartPostgres(ctx)
+	if err != nil {
+		t.Fatalf("PostgreSQL is required: %v", err)
+	}
+	defer pg.Close()
+	rd, err := testenv.StartRedis(ctx)
+	if err != nil {
+		t.Fatalf("Redis is required: %v", err)
+	}
+	defer rd.Close()
+	dbURL, err := pg.CreateDatabase(ctx, "heimdall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrations.Up(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	fa := fusionauthfake.Start(fusionauthfake.Options{APIKey: "k"})
+	defer fa.Close()
+
+	dir := t.TempDir()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	os.WriteFile(filepath.Join(dir, "private.pem"), tokens.EncodePrivateKeyPEM(key), 0o600)
+	os.WriteFile(filepath.Join(dir, "public.pem"), tokens.EncodePublicKeyPEM(&key.PublicKey), 0o644)
+	port, _ := testenv.FreePort()
+	env := map[string]string{
+		"PORT": strconv.Itoa(port), "DATABASE_URL": dbURL, "REDIS_URL": rd.URL(), "FUSIONAUTH_URL": fa.URL,
+		"FUSIONAUTH_API_KEY": "k", "JWT_PRIVATE_KEY_PATH": filepath.Join(dir, "private.pem"),
+		"JWT_PUBLIC_KEY_PATH": filepath.Join(dir, "public.pem"), "JWT_ISSUER": "https://heimdall.test", "LOG_LEVEL": "debug",
+	}
+	sctx, stop := context.WithCancel(ctx)
+	var logs lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(sctx, []string{"server", "-env-file", filepath.Join(dir, "none")}, func(k string) string { return env[k] }, &logs, &logs)
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	body := `{"email":"run@example.com","password":"Passw0rd-run","firstName":"R","lastName":"U"}`
+	resp, err := http.Post(base+"/v1/auth/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env2 struct {
+		Success bool `json:"success"`
+	}
+	json.NewDecoder(resp.Body).Decode(&env2)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || !env2.Success {
+		t.Fatalf("register over TCP: %d", resp.StatusCode)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no graceful shutdown within 30s")
+	}
+	for _, want := range []string{"server listening", "shutting down", "server stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if strings.Contains(logs.String(), "Passw0rd-run") {
+		t.Fatal("password in logs")
+	}
+}
