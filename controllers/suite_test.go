@@ -176,3 +176,7 @@ func reconcileOnce(r *HeimdallInstanceReconciler, hi *heimdallv1.HeimdallInstanc
 		return err
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
+
+func reqFor(hi *heimdallv1.HeimdallInstance) ctrl.Request {
+	return ctrl.Request{NamespacedName: client.ObjectKeyFromObject(hi)}
+}
