@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,34 @@ func TestLogsCarrySeedFieldsAndNoSecrets(t *testing.T) {
 	}
 	if loggedIn["userId"] != s.User.ID {
 		t.Errorf("userId = %v", loggedIn["userId"])
+	}
+}
+
+// The OpenAPI document must describe every Tier-1 route.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	b, err := os.ReadFile("../../api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, r := range []string{
+		"POST /v1/auth/register", "POST /v1/auth/login", "POST /v1/auth/refresh", "POST /v1/auth/logout",
+		"POST /v1/auth/logout-all", "POST /v1/auth/password/change", "GET /v1/users/me", "PATCH /v1/users/me",
+		"DELETE /v1/users/me", "GET /v1/oauth/.well-known/jwks.json", "GET /v1/.well-known/openid-configuration",
+		"GET /health", "GET /health/live", "GET /health/ready", "GET /metrics",
+	} {
+		method, path, _ := strings.Cut(r, " ")
+		i := strings.Index(doc, "\n  "+path+":\n")
+		if i < 0 {
+			t.Errorf("path %s missing from openapi.yaml", path)
+			continue
+		}
+		rest := doc[i+len(path)+4:]
+		if j := strings.Index(rest, "\n  /"); j >= 0 {
+			rest = rest[:j]
+		}
+		if !strings.Contains(rest, "\n    "+strings.ToLower(method)+":") {
+			t.Errorf("%s missing from openapi.yaml", r)
+		}
 	}
 }
