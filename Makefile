@@ -68,7 +68,7 @@ run: manifests generate ## Run the operator against the cluster in ~/.kube/confi
 
 .PHONY: demo
 demo: k8s-binaries ## Start a local control plane, install the CRD, run the operator on the sample, show the result.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh | tail -n1)" go run ./hack/demo
+	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh | tail -n1)" go run ./hack/demo $(DEMO_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the operator image (needs Docker).
