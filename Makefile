@@ -19,6 +19,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: ## Generate the CRD and RBAC manifests from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crd-docs config/crd/bases/heimdall.io_heimdallinstances.yaml docs/api.md
 
 .PHONY: generate
 generate: ## Generate DeepCopy code from markers.
@@ -34,8 +35,8 @@ vet: ## go vet.
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when generated code or manifests are stale.
-	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- api config | grep '^??')" || { echo "untracked generated files: commit them"; git status --porcelain -- api config; exit 1; }
+	@git diff --exit-code -- api config docs/api.md || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config docs | grep '^??')" || { echo "untracked generated files: commit them"; git status --porcelain -- api config; exit 1; }
 
 .PHONY: k8s-binaries
 k8s-binaries: ## Build kube-apiserver, etcd and kubectl from Go modules into the cache (once per version).

@@ -109,15 +109,15 @@ type HeimdallInstanceSpec struct {
 	// +optional
 	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 
-	// Ingress exposes the server outside the cluster.
+	// Ingress exposes the server outside the cluster. Accepted and validated; not yet acted on by this operator version.
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
 
-	// Monitoring configures Prometheus scraping.
+	// Monitoring configures Prometheus scraping. Accepted and validated; not yet acted on by this operator version.
 	// +optional
 	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
 
-	// Backup configures scheduled PostgreSQL dumps.
+	// Backup configures scheduled PostgreSQL dumps. Accepted and validated; not yet acted on by this operator version.
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
 }
@@ -231,7 +231,7 @@ type JWTSpec struct {
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 
 	// Rotation, when set, rotates generated keys on a schedule while keeping old public keys
-	// published until every token they signed has expired.
+	// published until every token they signed has expired. Accepted and validated; not yet acted on by this operator version.
 	// +optional
 	Rotation *JWTRotationSpec `json:"rotation,omitempty"`
 }
