@@ -79,7 +79,7 @@ func (s *Server) tenantFor(ctx context.Context, r *http.Request, explicit string
 		return t, apperr.Validation(map[string]string{"tenantId": "unknown tenant"})
 	}
 	if err != nil {
-		return t, dbErr(err)
+		return t, s.dbErr(err)
 	}
 	if t.Status != "active" {
 		return t, apperr.New(apperr.CodeForbidden, "tenant is suspended")
@@ -88,9 +88,11 @@ func (s *Server) tenantFor(ctx context.Context, r *http.Request, explicit string
 }
 
 // dbErr maps a PostgreSQL failure: timeouts and connection trouble are
-// SERVICE_UNAVAILABLE, the rest INTERNAL_ERROR.
-func dbErr(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || isConnErr(err) {
+// SERVICE_UNAVAILABLE (and drop the pool's stale connections), the rest
+// INTERNAL_ERROR.
+func (s *Server) dbErr(err error) error {
+	if store.Unavailable(err) {
+		s.store.Recover(err)
 		return apperr.Wrap(apperr.CodeUnavailable, "database unavailable", err)
 	}
 	return err
@@ -154,11 +156,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return undo("profile", apperr.New(apperr.CodeConflict, "email already registered"))
 	}
 	if err != nil {
-		return undo("profile", dbErr(err))
+		return undo("profile", s.dbErr(err))
 	}
 	u, err := s.store.GetUser(ctx, fu.ID)
 	if err != nil {
-		return undo("profile", dbErr(err))
+		return undo("profile", s.dbErr(err))
 	}
 	pair, err := s.newSession(ctx, u)
 	if err != nil {
@@ -183,7 +185,7 @@ func (s *Server) newSession(ctx context.Context, u store.User) (tokenPair, error
 		UserID: u.ID, TenantID: u.TenantID, Hash: hash, ExpiresAt: s.now().Add(s.cfg.RefreshTTL),
 	})
 	if err != nil {
-		return tokenPair{}, dbErr(err)
+		return tokenPair{}, s.dbErr(err)
 	}
 	return s.pair(u, stored.FamilyID, rt)
 }
@@ -260,11 +262,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err != nil {
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	now := s.now().UTC()
 	if err := s.store.TouchLastLogin(ctx, u.ID, now); err != nil {
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	u.LastLoginAt = &now
 	s.cache.drop(ctx, u.ID)
@@ -311,7 +313,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, store.ErrTokenInvalid):
 		return invalidRefresh
 	case err != nil:
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	u, err := s.user(ctx, next.UserID)
 	if err != nil {
@@ -337,7 +339,7 @@ func (s *Server) user(ctx context.Context, id string) (store.User, error) {
 		return u, apperr.New(apperr.CodeNotFound, "user not found")
 	}
 	if err != nil {
-		return u, dbErr(err)
+		return u, s.dbErr(err)
 	}
 	s.cache.put(ctx, u)
 	return u, nil
@@ -348,7 +350,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		RefreshToken string `json:"refreshToken"`
 	}
 	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &req); err != nil {
+		if err := decodeJSON(r, &req); err != nil && !isEmptyBody(err) {
 			return err
 		}
 	}
@@ -364,7 +366,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		err = s.store.RevokeFamily(ctx, c.Subject, c.SessionID, s.now())
 	}
 	if err != nil {
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	s.audit(ctx, c.TenantID, c.Subject, "user.logout", nil)
 	w.WriteHeader(http.StatusNoContent)
@@ -376,7 +378,7 @@ func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request) error {
 	c := info(ctx).Claims
 	n, err := s.store.RevokeAllForUser(ctx, c.Subject, "", "logout-all", s.now())
 	if err != nil {
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	s.audit(ctx, c.TenantID, c.Subject, "user.logout_all", map[string]any{"revoked": n})
 	w.WriteHeader(http.StatusNoContent)
@@ -414,7 +416,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	n, err := s.store.RevokeAllForUser(ctx, u.ID, c.SessionID, "password-change", s.now())
 	if err != nil {
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	s.audit(ctx, u.TenantID, u.ID, "user.password_changed", map[string]any{"revokedSessions": n})
 	s.writeData(w, r, http.StatusOK, map[string]string{"message": "password changed; other sessions were signed out"})

@@ -79,12 +79,20 @@ func TestReadinessFollowsPostgres(t *testing.T) {
 	expect(t, ts.do(t, "GET", "/health/live", nil), 200, "")
 	// A request that needs the database answers SERVICE_UNAVAILABLE, not a 500.
 	r := ts.do(t, "POST", "/v1/auth/refresh", map[string]string{"refreshToken": "rt_" + strings.Repeat("B", 43)})
+	if r.Code != 503 {
+		t.Log(ts.logs.String())
+	}
 	expect(t, r, 503, "SERVICE_UNAVAILABLE")
 	if err := pg.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	restarted = true
 	waitReady(t, ts, 200, "")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(ts.logs.String())
+		}
+	})
 	ts.register(t)
 }
 

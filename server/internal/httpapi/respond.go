@@ -14,6 +14,10 @@ import (
 // handlerFunc is a handler that returns a domain error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+var errEmptyBody = apperr.Validation(map[string]string{"body": "request body is required"})
+
+func isEmptyBody(err error) bool { return err == errEmptyBody }
+
 var notFoundErr = apperr.New(apperr.CodeNotFound, "resource not found")
 
 type meta struct {
@@ -101,7 +105,7 @@ func decodeJSON(r *http.Request, dst any) error {
 		}
 		return apperr.Validation(map[string]string{field: "must be " + jsonKind(ute.Type.Kind().String())})
 	case errors.Is(err, io.EOF):
-		return apperr.Validation(map[string]string{"body": "request body is required"})
+		return errEmptyBody
 	}
 	e := apperr.Validation(map[string]string{"body": "malformed JSON"})
 	e.Message = "malformed JSON"

@@ -82,7 +82,7 @@ func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) error {
 		return apperr.New(apperr.CodeNotFound, "user not found")
 	}
 	if err != nil {
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	s.cache.drop(ctx, id)
 	u, err := s.user(ctx, id)
@@ -105,7 +105,7 @@ func (s *Server) deleteMe(w http.ResponseWriter, r *http.Request) error {
 		if apperr.Is(err, apperr.CodeUnavailable) {
 			return err
 		}
-		return dbErr(err)
+		return s.dbErr(err)
 	}
 	s.cache.drop(ctx, c.Subject)
 	s.audit(ctx, c.TenantID, c.Subject, "user.deleted", nil)

@@ -2,14 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) error {
@@ -95,10 +91,4 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeRaw(w, status, body)
 	return nil
-}
-
-func isConnErr(err error) bool {
-	var ne net.Error
-	var ce *pgconn.ConnectError
-	return errors.As(err, &ne) || errors.As(err, &ce) || pgconn.SafeToRetry(err)
 }

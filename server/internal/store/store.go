@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -190,4 +192,31 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	_, err := s.Pool.Exec(ctx, `INSERT INTO audit_logs (tenant_id, actor, action, ip, user_agent, request_id, details)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.TenantID, e.Actor, e.Action, e.IP, e.UserAgent, e.RequestID, e.Details)
 	return err
+}
+
+// Unavailable reports whether err means the database cannot be reached or
+// went away (network errors, connection exceptions, server shutdown), as
+// opposed to a bug or a constraint violation.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ne) || errors.As(err, &ce) || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+// Recover drops every pooled connection after a connection-level failure, so
+// connections to a restarted server are not handed out one failure at a time.
+func (s *Store) Recover(err error) {
+	if Unavailable(err) {
+		s.Pool.Reset()
+	}
 }
