@@ -102,9 +102,9 @@ func Load(getenv func(string) string) (Config, error) {
 		FusionAuthAPIKey:            l.required("FUSIONAUTH_API_KEY"),
 		FusionAuthTenantID:          l.tenantID("FUSIONAUTH_TENANT_ID"),
 		FusionAuthApplicationID:     l.uuid("FUSIONAUTH_APPLICATION_ID", DefaultFusionAuthApplicationID),
-		JWTPrivateKeyPath:           l.required("JWT_PRIVATE_KEY_PATH"),
-		JWTPublicKeyPath:            l.required("JWT_PUBLIC_KEY_PATH"),
-		JWTAdditionalPublicKeysDir:  l.get("JWT_ADDITIONAL_PUBLIC_KEYS_DIR"),
+		JWTPrivateKeyPath:           l.file("JWT_PRIVATE_KEY_PATH"),
+		JWTPublicKeyPath:            l.file("JWT_PUBLIC_KEY_PATH"),
+		JWTAdditionalPublicKeysDir:  l.dir("JWT_ADDITIONAL_PUBLIC_KEYS_DIR"),
 		JWTIssuer:                   l.required("JWT_ISSUER"),
 		AccessTokenLifetimeSeconds:  l.intRange("ACCESS_TOKEN_LIFETIME", 900, 1, 86400*365),
 		RefreshTokenLifetimeSeconds: l.intRange("REFRESH_TOKEN_LIFETIME", 2592000, 1, 86400*3650),
@@ -139,6 +139,36 @@ func (l *loader) required(k string) string {
 	v := l.get(k)
 	if v == "" {
 		l.bad(k, "required but not set")
+	}
+	return v
+}
+
+// file requires a path to a readable regular file.
+func (l *loader) file(k string) string {
+	v := l.required(k)
+	if v == "" {
+		return v
+	}
+	f, err := os.Open(v)
+	if err != nil {
+		l.bad(k, "cannot read %q: %v", v, errors.Unwrap(err))
+		return v
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		l.bad(k, "%q is not a file", v)
+	}
+	return v
+}
+
+// dir accepts empty or a path to an existing directory.
+func (l *loader) dir(k string) string {
+	v := l.get(k)
+	if v == "" {
+		return v
+	}
+	if st, err := os.Stat(v); err != nil || !st.IsDir() {
+		l.bad(k, "%q is not a directory", v)
 	}
 	return v
 }

@@ -10,14 +10,25 @@ import (
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+var keyDir string
+
+func TestMain(m *testing.M) {
+	keyDir, _ = os.MkdirTemp("", "config-test-")
+	os.WriteFile(filepath.Join(keyDir, "private.pem"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(keyDir, "public.pem"), []byte("x"), 0o600)
+	code := m.Run()
+	os.RemoveAll(keyDir)
+	os.Exit(code)
+}
+
 func required() map[string]string {
 	return map[string]string{
 		"DATABASE_URL":         "postgresql://heimdall:pw@localhost:5432/heimdall?sslmode=disable",
 		"REDIS_URL":            "redis://localhost:6379/0",
 		"FUSIONAUTH_URL":       "http://localhost:9011",
 		"FUSIONAUTH_API_KEY":   "key",
-		"JWT_PRIVATE_KEY_PATH": "./keys/private.pem",
-		"JWT_PUBLIC_KEY_PATH":  "./keys/public.pem",
+		"JWT_PRIVATE_KEY_PATH": filepath.Join(keyDir, "private.pem"),
+		"JWT_PUBLIC_KEY_PATH":  filepath.Join(keyDir, "public.pem"),
 		"JWT_ISSUER":           "https://heimdall.localhost",
 	}
 }
@@ -57,6 +68,8 @@ func TestInvalidValues(t *testing.T) {
 		{"DATABASE_URL", "mysql://x/y"}, {"REDIS_URL", "localhost:6379"}, {"FUSIONAUTH_URL", "ftp://fa"},
 		{"FUSIONAUTH_TENANT_ID", "acme"}, {"FUSIONAUTH_APPLICATION_ID", "app"},
 		{"ACCESS_TOKEN_LIFETIME", "0"}, {"REFRESH_TOKEN_LIFETIME", "-5"}, {"SMTP_PORT", "x"},
+		{"JWT_PRIVATE_KEY_PATH", "/nonexistent/private.pem"}, {"JWT_PUBLIC_KEY_PATH", "/"},
+		{"JWT_ADDITIONAL_PUBLIC_KEYS_DIR", "/nonexistent"},
 		{"RATE_LIMIT_REQUESTS_PER_HOUR", "many"}, {"RATE_LIMIT_ANONYMOUS_REQUESTS_PER_HOUR", "0"}, {"CORS_ALLOWED_ORIGINS", " , "},
 	}
 	for _, c := range cases {
