@@ -113,7 +113,11 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := os.MkdirTemp("", "heimdall-pg-")
+	parent := os.TempDir()
+	if runAs != nil && !traversableByOthers(parent) {
+		parent = "/tmp" // the unprivileged user must reach the data directory
+	}
+	base, err := os.MkdirTemp(parent, "heimdall-pg-")
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +137,26 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// traversableByOthers reports whether every directory from / to dir has the
+// others-execute bit, so another user can reach entries below dir.
+func traversableByOthers(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		st, err := os.Stat(dir)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		next := filepath.Dir(dir)
+		if next == dir {
+			return true
+		}
+		dir = next
+	}
 }
 
 func (p *Postgres) init() error {
