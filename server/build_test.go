@@ -39,3 +39,16 @@ func TestDockerfileBuildsLikeMakefile(t *testing.T) {
 		}
 	}
 }
+
+// The image is built with server/ as context, so nothing may refer to server/ paths.
+func TestDockerfileUsesServerContext(t *testing.T) {
+	df, _ := os.ReadFile("../Dockerfile.server")
+	if strings.Contains(string(df), "COPY server/") {
+		t.Fatal("Dockerfile.server copies server/ paths but its context is server/")
+	}
+	for _, f := range []string{"go.mod", "go.sum", "cmd/server/main.go", "cmd/migrate/main.go", "migrations/0001_init.up.sql"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s missing from the build context: %v", f, err)
+		}
+	}
+}
