@@ -197,7 +197,7 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 		Expect(pod.Volumes).To(ContainElement(HaveField("Secret.SecretName", "auth-jwt")))
 
 		Expect(pod.InitContainers).To(HaveLen(1))
-		Expect(pod.InitContainers[0].Command).To(Equal([]string{"/usr/local/bin/heimdall-migrate", "up"}))
+		Expect(pod.InitContainers[0].Command).To(Equal([]string{"/heimdall-migrate", "up"}))
 		Expect(envMap(pod.InitContainers[0].Env)).To(HaveKeyWithValue("DATABASE_URL", envMap(c.Env)["DATABASE_URL"]))
 
 		svc := get(ns, "auth", &corev1.Service{})

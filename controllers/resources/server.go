@@ -23,7 +23,7 @@ const ConfigHashAnnotation = "heimdall.io/config-hash"
 
 const (
 	keysMountPath = "/keys"
-	migrateBinary = "/usr/local/bin/heimdall-migrate"
+	migrateBinary = "/heimdall-migrate" // as Dockerfile.server lays the image out
 )
 
 // ServerInputs are what the server Deployment needs beyond the spec.
