@@ -1,12 +1,16 @@
 package controllers
 
 import (
+	"os"
+	"path/filepath"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
 )
@@ -123,5 +127,22 @@ var _ = Describe("HeimdallInstance schema", func() {
 		Expect(k8s.Update(ctx, changed)).To(Succeed())
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(hi), changed)).To(Succeed())
 		Expect(changed.Spec.LogLevel).To(Equal("debug"))
+	})
+})
+
+var _ = Describe("config/samples", func() {
+	It("are accepted by the CRD schema", func() {
+		files, err := filepath.Glob(filepath.Join("..", "config", "samples", "heimdall_*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).To(HaveLen(2))
+		ns := newNamespace()
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			u := &unstructured.Unstructured{}
+			Expect(yaml.Unmarshal(raw, &u.Object)).To(Succeed(), f)
+			u.SetNamespace(ns)
+			Expect(k8s.Create(ctx, u, client.DryRunAll, client.FieldValidation("Strict"))).To(Succeed(), f)
+		}
 	})
 })
