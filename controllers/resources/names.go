@@ -52,14 +52,9 @@ func ComponentName(hi *heimdallv1.HeimdallInstance, component string) string {
 	return hi.Name + "-" + component
 }
 
-// PostgresHeadlessName is the governing Service of the PostgreSQL StatefulSet.
-func PostgresHeadlessName(hi *heimdallv1.HeimdallInstance) string {
-	return ComponentName(hi, ComponentPostgres) + "-hl"
-}
-
-// RedisHeadlessName is the governing Service of the Redis StatefulSet.
-func RedisHeadlessName(hi *heimdallv1.HeimdallInstance) string {
-	return ComponentName(hi, ComponentRedis) + "-hl"
+// HeadlessName is the governing Service of a stateful component's StatefulSet.
+func HeadlessName(hi *heimdallv1.HeimdallInstance, component string) string {
+	return ComponentName(hi, component) + "-hl"
 }
 
 // KickstartName is the FusionAuth kickstart ConfigMap.

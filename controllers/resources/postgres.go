@@ -4,7 +4,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
@@ -83,14 +82,10 @@ func PostgresStatefulSet(hi *heimdallv1.HeimdallInstance, img Images) *appsv1.St
 			emptyDir("tmp"),
 		},
 	}
-	return singleReplicaStatefulSet(hi, ComponentPostgres, m.Version, PostgresHeadlessName(hi), m.Storage, postgresUID, pod)
+	return singleReplicaStatefulSet(hi, ComponentPostgres, m.Version, HeadlessName(hi, ComponentPostgres), m.Storage, postgresUID, pod)
 }
 
 // PostgresServices are the client Service and the StatefulSet's headless Service.
 func PostgresServices(hi *heimdallv1.HeimdallInstance) []*corev1.Service {
-	port := corev1.ServicePort{Name: "postgres", Port: PostgresPort, TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}
-	return []*corev1.Service{
-		clusterService(hi, ComponentName(hi, ComponentPostgres), ComponentPostgres, "", port),
-		headlessService(hi, PostgresHeadlessName(hi), ComponentPostgres, port),
-	}
+	return statefulServices(hi, ComponentPostgres, "postgres", PostgresPort)
 }

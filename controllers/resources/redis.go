@@ -3,7 +3,6 @@ package resources
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
 )
@@ -40,14 +39,10 @@ func RedisStatefulSet(hi *heimdallv1.HeimdallInstance, img Images) *appsv1.State
 		}},
 		Volumes: []corev1.Volume{emptyDir("tmp")},
 	}
-	return singleReplicaStatefulSet(hi, ComponentRedis, m.Version, RedisHeadlessName(hi), m.Storage, redisUID, pod)
+	return singleReplicaStatefulSet(hi, ComponentRedis, m.Version, HeadlessName(hi, ComponentRedis), m.Storage, redisUID, pod)
 }
 
 // RedisServices are the client Service and the StatefulSet's headless Service.
 func RedisServices(hi *heimdallv1.HeimdallInstance) []*corev1.Service {
-	port := corev1.ServicePort{Name: "redis", Port: RedisPort, TargetPort: intstr.FromString("redis"), Protocol: corev1.ProtocolTCP}
-	return []*corev1.Service{
-		clusterService(hi, ComponentName(hi, ComponentRedis), ComponentRedis, "", port),
-		headlessService(hi, RedisHeadlessName(hi), ComponentRedis, port),
-	}
+	return statefulServices(hi, ComponentRedis, "redis", RedisPort)
 }

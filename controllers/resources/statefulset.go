@@ -4,6 +4,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
@@ -53,10 +54,12 @@ func singleReplicaStatefulSet(hi *heimdallv1.HeimdallInstance, component, versio
 	}
 }
 
-// headlessService governs a StatefulSet: stable DNS for its pods, ready or not.
-func headlessService(hi *heimdallv1.HeimdallInstance, name, component string, port corev1.ServicePort) *corev1.Service {
-	svc := clusterService(hi, name, component, "", port)
-	svc.Spec.ClusterIP = corev1.ClusterIPNone
-	svc.Spec.PublishNotReadyAddresses = true
-	return svc
+// statefulServices are a stateful component's client Service and the headless Service that
+// governs its StatefulSet (stable DNS for its pods, ready or not).
+func statefulServices(hi *heimdallv1.HeimdallInstance, component, portName string, port int32) []*corev1.Service {
+	p := corev1.ServicePort{Name: portName, Port: port, TargetPort: intstr.FromString(portName), Protocol: corev1.ProtocolTCP}
+	headless := clusterService(hi, HeadlessName(hi, component), component, "", p)
+	headless.Spec.ClusterIP = corev1.ClusterIPNone
+	headless.Spec.PublishNotReadyAddresses = true
+	return []*corev1.Service{clusterService(hi, ComponentName(hi, component), component, "", p), headless}
 }
