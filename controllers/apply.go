@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"reflect"
 
@@ -28,8 +31,16 @@ func (r *HeimdallInstanceReconciler) applyChild(ctx context.Context, hi *heimdal
 	if err := controllerutil.SetControllerReference(hi, desired, r.Scheme); err != nil {
 		return fmt.Errorf("set owner of %s %s: %w", gvk.Kind, desired.GetName(), err)
 	}
+	u, err := toApplyObject(desired, gvk)
+	if err != nil {
+		return err
+	}
+	// Field-by-field comparison cannot see a field the spec stopped setting (a removed
+	// toleration, say); a digest of the whole apply configuration can, and applying it lets
+	// server-side apply remove what this manager no longer sets.
+	stamp(desired, u)
 	live := desired.DeepCopyObject().(client.Object)
-	err := r.Get(ctx, client.ObjectKeyFromObject(desired), live)
+	err = r.Get(ctx, client.ObjectKeyFromObject(desired), live)
 	switch {
 	case apierrors.IsNotFound(err):
 		live = nil
@@ -41,10 +52,6 @@ func (r *HeimdallInstanceReconciler) applyChild(ctx context.Context, hi *heimdal
 		return nil
 	}
 
-	u, err := toApplyObject(desired, gvk)
-	if err != nil {
-		return err
-	}
 	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(resources.FieldManager), client.ForceOwnership); err != nil {
 		r.Recorder.Eventf(hi, desired, corev1.EventTypeWarning, "ApplyFailed", "Apply", "apply %s %s: %v", gvk.Kind, desired.GetName(), err)
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, desired.GetName(), err)
@@ -91,6 +98,24 @@ func ownedFields(obj client.Object) client.Object {
 		s.Set(reflect.Zero(s.Type()))
 	}
 	return c
+}
+
+// AppliedHashAnnotation digests the configuration last applied to a child.
+const AppliedHashAnnotation = "heimdall.io/applied-hash"
+
+// stamp records the digest of the apply configuration u on both u and desired.
+func stamp(desired client.Object, u *unstructured.Unstructured) {
+	b, _ := json.Marshal(u.Object) // built from a typed object: always marshals
+	sum := sha256.Sum256(b)
+	digest := hex.EncodeToString(sum[:])
+	for _, o := range []client.Object{desired, u} {
+		a := o.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[AppliedHashAnnotation] = digest
+		o.SetAnnotations(a)
+	}
 }
 
 // toApplyObject turns a typed object into an apply configuration without status or

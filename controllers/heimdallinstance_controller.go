@@ -41,6 +41,7 @@ type HeimdallInstanceReconciler struct {
 
 // +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances,verbs=get;list;watch
 // +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances/finalizers,verbs=update
 // +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=core,resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete

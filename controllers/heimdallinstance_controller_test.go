@@ -96,10 +96,6 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 			name      string
 			component string
 		}{
-			{&corev1.Secret{}, "auth-postgres", "postgres"},
-			{&corev1.Secret{}, "auth-redis", "redis"},
-			{&corev1.Secret{}, "auth-fusionauth", "fusionauth"},
-			{&corev1.Secret{}, "auth-jwt", "jwt"},
 			{&corev1.ConfigMap{}, "auth-postgres-init", "postgres"},
 			{&corev1.ConfigMap{}, "auth-fusionauth-kickstart", "fusionauth"},
 			{&corev1.Service{}, "auth-postgres", "postgres"},
@@ -118,6 +114,41 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 		} {
 			expectOwned(hi, get(ns, c.name, c.obj), c.component)
 		}
+		// Generated credentials outlive the instance while its volumes are retained (the
+		// default), so a recreated instance can still open its old data.
+		for _, name := range []string{"auth-postgres", "auth-redis", "auth-fusionauth", "auth-jwt"} {
+			s := get(ns, name, &corev1.Secret{})
+			Expect(s.OwnerReferences).To(BeEmpty(), name)
+			Expect(s.Labels).To(HaveKeyWithValue("app.kubernetes.io/instance", "auth"))
+		}
+	})
+
+	It("lets generated secrets go with the instance when its volumes do", func() {
+		hi := minimalInstance(ns, "gone")
+		hi.Spec.PVCRetentionPolicy = heimdallv1.PVCDelete
+		hi = createInstance(hi)
+		reconcileOnce(r, hi)
+		for _, name := range []string{"gone-postgres", "gone-redis", "gone-fusionauth", "gone-jwt"} {
+			Expect(metav1.IsControlledBy(get(ns, name, &corev1.Secret{}), hi)).To(BeTrue(), name)
+		}
+		Expect(get(ns, "gone-postgres", &appsv1.StatefulSet{}).Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted).
+			To(Equal(appsv1.DeletePersistentVolumeClaimRetentionPolicyType))
+	})
+
+	It("gives PostgreSQL no FusionAuth database when FusionAuth is external", func() {
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "fa", Namespace: ns},
+			StringData: map[string]string{"key": "k"}})).To(Succeed())
+		hi := minimalInstance(ns, "mixed")
+		hi.Spec.FusionAuth = heimdallv1.FusionAuthSpec{External: &heimdallv1.ExternalFusionAuth{URL: "https://fa.example.com",
+			APIKeySecretRef: heimdallv1.SecretKeyRef{Name: "fa", Key: "key"}, ApplicationID: "a1f1c1e2-0000-4000-8000-000000000002"}}
+		hi = createInstance(hi)
+		reconcileOnce(r, hi)
+		env := envMap(get(ns, "mixed-postgres", &appsv1.StatefulSet{}).Spec.Template.Spec.Containers[0].Env)
+		Expect(env).NotTo(HaveKey("FUSIONAUTH_DB_USERNAME"))
+		for _, v := range env {
+			Expect(v).NotTo(HavePrefix("secret:mixed-fusionauth/"), "PostgreSQL must not consume a Secret that is never generated")
+		}
+		Expect(condition(get(ns, "mixed", &heimdallv1.HeimdallInstance{}), ConditionDegraded)).To(HaveField("Status", metav1.ConditionFalse))
 	})
 
 	It("renders the server Deployment exactly as the seed's heimdall-deployment.yaml", func() {
@@ -442,6 +473,18 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 		reconcileOnce(r, hi)
 		Expect(get(ns, "heal", &corev1.Service{}).Spec.Ports[0].Port).To(BeEquivalentTo(80))
 		Expect(get(ns, "heal", &appsv1.Deployment{}).Spec.Template.Spec.Containers[0].Image).To(Equal("registry.test/heimdall:1.4.0"))
+	})
+
+	It("removes from a child what the spec no longer asks for", func() {
+		hi := minimalInstance(ns, "shrink")
+		hi.Spec.PodTemplate.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "auth", Effect: corev1.TaintEffectNoSchedule}}
+		hi = createInstance(hi)
+		reconcileOnce(r, hi)
+		Expect(get(ns, "shrink", &appsv1.Deployment{}).Spec.Template.Spec.Tolerations).To(HaveLen(1))
+
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.PodTemplate.Tolerations = nil })
+		reconcileOnce(r, hi)
+		Expect(get(ns, "shrink", &appsv1.Deployment{}).Spec.Template.Spec.Tolerations).To(BeEmpty())
 	})
 
 	It("hands replicas to spec.replicas when autoscaling is turned off, and removes the HPA", func() {

@@ -102,8 +102,12 @@ func (r *HeimdallInstanceReconciler) ensureGeneratedSecret(ctx context.Context, 
 	if err != nil {
 		return nil, err
 	}
-	if err := controllerutil.SetControllerReference(hi, s, r.Scheme); err != nil {
-		return nil, fmt.Errorf("set owner of secret %s: %w", g.Name, err)
+	// The credentials must live as long as the data they open: with retained volumes a deleted
+	// and recreated instance must find its old passwords, so the Secret gets no owner then.
+	if hi.Spec.PVCRetentionPolicy == heimdallv1.PVCDelete {
+		if err := controllerutil.SetControllerReference(hi, s, r.Scheme); err != nil {
+			return nil, fmt.Errorf("set owner of secret %s: %w", g.Name, err)
+		}
 	}
 	if err := r.Create(ctx, s, client.FieldOwner(resources.FieldManager)); err != nil {
 		if apierrors.IsAlreadyExists(err) {

@@ -23,13 +23,18 @@ var postgresTuning = []string{
 const postgresInitScript = `#!/bin/sh
 set -eu
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-  -v app_user="$HEIMDALL_DB_USERNAME" -v app_password="$HEIMDALL_DB_PASSWORD" \
-  -v fa_user="$FUSIONAUTH_DB_USERNAME" -v fa_password="$FUSIONAUTH_DB_PASSWORD" <<'EOSQL'
+  -v app_user="$HEIMDALL_DB_USERNAME" -v app_password="$HEIMDALL_DB_PASSWORD" <<'EOSQL'
 CREATE ROLE :"app_user" LOGIN PASSWORD :'app_password';
 CREATE DATABASE heimdall OWNER :"app_user";
+EOSQL
+# Only a managed FusionAuth gets its database here (its variables are set only then).
+if [ -n "${FUSIONAUTH_DB_USERNAME:-}" ]; then
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+  -v fa_user="$FUSIONAUTH_DB_USERNAME" -v fa_password="$FUSIONAUTH_DB_PASSWORD" <<'EOSQL'
 CREATE ROLE :"fa_user" LOGIN PASSWORD :'fa_password';
 CREATE DATABASE fusionauth OWNER :"fa_user";
 EOSQL
+fi
 `
 
 // PostgresInitConfigMap holds the first-start script.
@@ -47,21 +52,25 @@ func PostgresStatefulSet(hi *heimdallv1.HeimdallInstance, img Images) *appsv1.St
 	pgSecret := ComponentName(hi, ComponentPostgres)
 	faSecret := ComponentName(hi, ComponentFusionAuth)
 	ready := []string{"pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"}
+	env := []corev1.EnvVar{
+		{Name: "POSTGRES_USER", Value: "postgres"},
+		secretEnv("POSTGRES_PASSWORD", pgSecret, KeySuperuserPassword),
+		{Name: "PGDATA", Value: "/var/lib/postgresql/data/pgdata"},
+		secretEnv("HEIMDALL_DB_USERNAME", pgSecret, KeyUsername),
+		secretEnv("HEIMDALL_DB_PASSWORD", pgSecret, KeyPassword),
+	}
+	if hi.Spec.FusionAuth.Managed != nil {
+		env = append(env,
+			secretEnv("FUSIONAUTH_DB_USERNAME", faSecret, KeyDBUsername),
+			secretEnv("FUSIONAUTH_DB_PASSWORD", faSecret, KeyDBPassword))
+	}
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{
 			Name:  "postgres",
 			Image: postgresImage(m, img),
 			Args:  postgresTuning,
 			Ports: []corev1.ContainerPort{{Name: "postgres", ContainerPort: PostgresPort, Protocol: corev1.ProtocolTCP}},
-			Env: []corev1.EnvVar{
-				{Name: "POSTGRES_USER", Value: "postgres"},
-				secretEnv("POSTGRES_PASSWORD", pgSecret, KeySuperuserPassword),
-				{Name: "PGDATA", Value: "/var/lib/postgresql/data/pgdata"},
-				secretEnv("HEIMDALL_DB_USERNAME", pgSecret, KeyUsername),
-				secretEnv("HEIMDALL_DB_PASSWORD", pgSecret, KeyPassword),
-				secretEnv("FUSIONAUTH_DB_USERNAME", faSecret, KeyDBUsername),
-				secretEnv("FUSIONAUTH_DB_PASSWORD", faSecret, KeyDBPassword),
-			},
+			Env:   env,
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: dataVolume, MountPath: "/var/lib/postgresql/data"},
 				{Name: "init", MountPath: "/docker-entrypoint-initdb.d", ReadOnly: true},

@@ -21,6 +21,8 @@ type SecretRefs struct {
 	JWT string
 	// SMTP is nil when no SMTP credentials are configured.
 	SMTP *heimdallv1.CredentialsSecretRef
+	// extra are keys only managed components consume (superuser, FusionAuth's database user).
+	extra []heimdallv1.SecretKeyRef
 }
 
 // Refs resolves the SecretRefs of an instance from its spec.
@@ -47,6 +49,13 @@ func Refs(hi *heimdallv1.HeimdallInstance) SecretRefs {
 	if hi.Spec.JWT.SecretRef != nil {
 		r.JWT = hi.Spec.JWT.SecretRef.Name
 	}
+	if hi.Spec.Postgres.Managed != nil {
+		r.extra = append(r.extra, heimdallv1.SecretKeyRef{Name: ComponentName(hi, ComponentPostgres), Key: KeySuperuserPassword})
+	}
+	if hi.Spec.FusionAuth.Managed != nil {
+		name := ComponentName(hi, ComponentFusionAuth)
+		r.extra = append(r.extra, heimdallv1.SecretKeyRef{Name: name, Key: KeyDBUsername}, heimdallv1.SecretKeyRef{Name: name, Key: KeyDBPassword})
+	}
 	if s := hi.Spec.SMTP; s != nil && s.CredentialsSecretRef != nil {
 		c := withCredentialDefaults(*s.CredentialsSecretRef)
 		r.SMTP = &c
@@ -67,6 +76,9 @@ func (r SecretRefs) Required() map[string][]string {
 	add(r.JWT, KeyPrivatePEM, KeyPublicPEM)
 	if r.SMTP != nil {
 		add(r.SMTP.Name, r.SMTP.UsernameKey, r.SMTP.PasswordKey)
+	}
+	for _, k := range r.extra {
+		add(k.Name, k.Key)
 	}
 	return req
 }
