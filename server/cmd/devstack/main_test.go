@@ -1,30 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heimdall-io/heimdall-operator/server/internal/testenv"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // `make run` end to end: the whole stack comes up ready and goes away on cancel.
 func TestDevstackComesUpAndCleansUp(t *testing.T) {
@@ -33,7 +19,7 @@ func TestDevstackComesUpAndCleansUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sctx, stop := context.WithCancel(ctx)
-	var out lockedBuffer
+	var out testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(sctx, []string{"devstack", "-port", strconv.Itoa(port), "-fusionauth-addr", fmt.Sprintf("127.0.0.1:%d", faPort),

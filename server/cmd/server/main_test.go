@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,18 +46,6 @@ func TestVersionFlag(t *testing.T) {
 		t.Fatalf("%v %q", err, out.String())
 	}
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // Starts the real binary's run() against real PostgreSQL, Redis and the
 // FusionAuth fake, serves a request over TCP and shuts down on cancel.
@@ -101,7 +88,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		"JWT_PUBLIC_KEY_PATH": filepath.Join(dir, "public.pem"), "JWT_ISSUER": "https://heimdall.test", "LOG_LEVEL": "debug",
 	}
 	sctx, stop := context.WithCancel(ctx)
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(sctx, []string{"server", "-env-file", filepath.Join(dir, "none")}, func(k string) string { return env[k] }, &logs, &logs)

@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,19 +88,6 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // clock is an adjustable time source.
 type clock struct{ off atomic.Int64 }
 
@@ -111,7 +97,7 @@ func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 type testServer struct {
 	h     http.Handler
 	fa    *fusionauthfake.Server
-	logs  *syncBuffer
+	logs  *testenv.SyncBuffer
 	clock *clock
 	srv   *Server
 	ip    string // default client address of this server's requests
@@ -124,7 +110,7 @@ var ipCounter atomic.Int64
 func newTestServer(t *testing.T, mod ...func(*Deps, *fusionauthfake.Options)) *testServer {
 	t.Helper()
 	fo := fusionauthfake.Options{APIKey: testAPIKey}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	clk := &clock{}
 	rdb, err := rediscli.New(rds.URL())
 	if err != nil {
