@@ -43,7 +43,8 @@ func (r *HeimdallInstanceReconciler) reconcileSecrets(ctx context.Context, hi *h
 			created[s.Name] = s
 		}
 	}
-	required := resources.Refs(hi).Required()
+	refs := resources.Refs(hi)
+	required := refs.Required()
 	names := make([]string, 0, len(required))
 	for name := range required {
 		names = append(names, name)
@@ -74,7 +75,7 @@ func (r *HeimdallInstanceReconciler) reconcileSecrets(ctx context.Context, hi *h
 			fmt.Fprintf(h, "%s/%s=%d:", name, k, len(v))
 			h.Write(v)
 		}
-		if name == resources.Refs(hi).JWT {
+		if name == refs.JWT {
 			if err := resources.ValidateRSAKeyPair(s.Data[resources.KeyPrivatePEM], s.Data[resources.KeyPublicPEM]); err != nil {
 				return "", &problem{ReasonSecretInvalid, fmt.Sprintf("Secret %s/%s: %v", hi.Namespace, name, err)}, nil
 			}
