@@ -34,4 +34,3 @@ type AutoscalingSpec struct {
 	// +optional
 	TargetMemoryUtilizationPercentage int32 `json:"targetMemoryUtilizationPercentage,omitempty"`
 }
-

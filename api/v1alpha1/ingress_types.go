@@ -45,4 +45,3 @@ type IngressTLSSpec struct {
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
 }
-

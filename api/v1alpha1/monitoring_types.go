@@ -23,4 +23,3 @@ type ServiceMonitorSpec struct {
 	// +optional
 	Interval metav1.Duration `json:"interval,omitzero"`
 }
-
