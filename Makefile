@@ -17,9 +17,10 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC manifests from markers.
+manifests: ## Generate the CRD and RBAC manifests from markers, then dist/install.yaml from config/.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/crd-docs config/crd/bases/heimdall.io_heimdallinstances.yaml docs/api.md
+	@$(MAKE) --no-print-directory build-installer
 
 .PHONY: generate
 generate: ## Generate DeepCopy code from markers.
@@ -35,8 +36,8 @@ vet: ## go vet.
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when generated code or manifests are stale.
-	@git diff --exit-code -- api config docs/api.md || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- api config docs | grep '^??')" || { echo "untracked generated files: commit them"; git status --porcelain -- api config; exit 1; }
+	@git diff --exit-code -- api config docs/api.md dist || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config docs dist | grep '^??')" || { echo "untracked generated files: commit them"; git status --porcelain -- api config dist; exit 1; }
 
 .PHONY: k8s-binaries
 k8s-binaries: ## Build kube-apiserver, etcd and kubectl from Go modules into the cache (once per version).
@@ -70,6 +71,12 @@ run: manifests generate ## Run the operator against the cluster in ~/.kube/confi
 .PHONY: demo
 demo: k8s-binaries ## Start a local control plane, install the CRD, run the operator on the sample, show the result.
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh | tail -n1)" go run ./hack/demo $(DEMO_ARGS)
+
+.PHONY: build-installer
+build-installer: ## Render config/default with the image IMG into dist/install.yaml (one file for kubectl apply -f).
+	@mkdir -p dist
+	cd config/manager && go tool kustomize edit set image controller=$(IMG)
+	go tool kustomize build config/default > dist/install.yaml.tmp && mv dist/install.yaml.tmp dist/install.yaml
 
 .PHONY: docker-build
 docker-build: ## Build the operator image (needs Docker).
