@@ -243,13 +243,15 @@ func restrictedViolations(pod corev1.PodSpec) []string {
 func TestRestrictedViolationsHasTeeth(t *testing.T) {
 	dep := managerDeployment(t, renderDefault(t))
 	cases := map[string]func(*corev1.PodSpec){
-		"privileged":          func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.Privileged = ptrTo(true) },
-		"escalation":          func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil },
-		"capabilities kept":   func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.Capabilities = nil },
-		"root allowed":        func(p *corev1.PodSpec) { p.SecurityContext.RunAsNonRoot = nil },
-		"no seccomp":          func(p *corev1.PodSpec) { p.SecurityContext.SeccompProfile = nil },
-		"host network":        func(p *corev1.PodSpec) { p.HostNetwork = true },
-		"capability SYS_TIME": func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"SYS_TIME"} },
+		"privileged":        func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.Privileged = ptrTo(true) },
+		"escalation":        func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.AllowPrivilegeEscalation = nil },
+		"capabilities kept": func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.Capabilities = nil },
+		"root allowed":      func(p *corev1.PodSpec) { p.SecurityContext.RunAsNonRoot = nil },
+		"no seccomp":        func(p *corev1.PodSpec) { p.SecurityContext.SeccompProfile = nil },
+		"host network":      func(p *corev1.PodSpec) { p.HostNetwork = true },
+		"capability SYS_TIME": func(p *corev1.PodSpec) {
+			p.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"SYS_TIME"}
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
