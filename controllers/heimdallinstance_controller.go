@@ -10,6 +10,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -47,6 +49,8 @@ type HeimdallInstanceReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 
 // Reconcile brings the children of one HeimdallInstance to their desired state and reports it.
 func (r *HeimdallInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -86,7 +90,12 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 		r.Recorder.Eventf(hi, nil, corev1.EventTypeWarning, prob.Reason, "Reconcile", "%s", prob.Message)
 		return nil
 	}
-	for _, obj := range resources.Desired(hi, resources.Inputs{Images: r.Images, SecretsHash: secretsHash}) {
+	handoff, err := r.handoffReplicas(ctx, hi)
+	if err != nil {
+		return err
+	}
+	in := resources.Inputs{Images: r.Images, SecretsHash: secretsHash, HandoffReplicas: handoff}
+	for _, obj := range resources.Desired(hi, in) {
 		if err := r.applyChild(ctx, hi, obj); err != nil {
 			return err
 		}
@@ -120,6 +129,8 @@ func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingSecret)).
 		Named("heimdallinstance").
 		Complete(r)

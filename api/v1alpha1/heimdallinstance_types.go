@@ -7,6 +7,7 @@ import (
 
 // HeimdallInstanceSpec is the desired state of one Heimdall installation: the auth server and the
 // PostgreSQL, Redis and FusionAuth it depends on.
+// +kubebuilder:validation:XValidation:rule="has(self.issuer) || (has(self.ingress) && !self.ingress.host.startsWith('*.') && (!has(self.ingress.path) || self.ingress.path == '/'))",message="spec.issuer is required unless spec.ingress sets a non-wildcard host served at path /"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !self.autoscaling.enabled || !has(self.replicas) || (self.replicas >= self.autoscaling.minReplicas && self.replicas <= self.autoscaling.maxReplicas)",message="spec.replicas must lie within spec.autoscaling.minReplicas and spec.autoscaling.maxReplicas while autoscaling is enabled"
 type HeimdallInstanceSpec struct {
 	// Version is the Heimdall server version to run; it is the image tag unless image is set.
@@ -28,12 +29,14 @@ type HeimdallInstanceSpec struct {
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
 
-	// Issuer is the JWT issuer claim and the OpenID issuer URL (JWT_ISSUER).
+	// Issuer is the JWT issuer claim and the OpenID issuer URL (JWT_ISSUER). When empty, the
+	// public URL of spec.ingress is the issuer: https://<host> (http://<host> without TLS), so
+	// tokens and discovery name the host clients reach.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))",message="spec.issuer must be an absolute http(s) URL"
-	// +required
-	Issuer string `json:"issuer"`
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
 
 	// LogLevel is the server's LOG_LEVEL.
 	// +kubebuilder:validation:Enum=debug;info;warn;error
@@ -109,17 +112,34 @@ type HeimdallInstanceSpec struct {
 	// +optional
 	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 
-	// Ingress exposes the server outside the cluster. Accepted and validated; not yet acted on by this operator version.
+	// Ingress exposes the server outside the cluster, with TLS from a Secret or cert-manager.
 	// +optional
 	Ingress *IngressSpec `json:"ingress,omitempty"`
 
-	// Monitoring configures Prometheus scraping. Accepted and validated; not yet acted on by this operator version.
+	// Monitoring configures a ServiceMonitor and PrometheusRule when prometheus-operator is installed.
 	// +optional
 	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
 
-	// Backup configures scheduled PostgreSQL dumps. Accepted and validated; not yet acted on by this operator version.
+	// Backup configures scheduled PostgreSQL dumps of the Heimdall database (a CronJob writing
+	// into the volume <name>-backups).
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Restore, when set, restores one backup file into the Heimdall database, once per request,
+	// with the server stopped while it runs. See docs/backup.md.
+	// +optional
+	Restore *RestoreSpec `json:"restore,omitempty"`
+
+	// PodDisruptionBudget bounds voluntary disruptions of the server (and of FusionAuth when it
+	// runs more than one replica).
+	// +kubebuilder:default={enabled:true,maxUnavailable:1}
+	// +optional
+	PodDisruptionBudget *PodDisruptionBudgetSpec `json:"podDisruptionBudget,omitempty"`
+
+	// NetworkPolicy restricts traffic to each component to the pods that need it.
+	// +kubebuilder:default={enabled:true}
+	// +optional
+	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
 }
 
 // PVCRetentionPolicy says whether persistent volume claims outlive their instance.
@@ -223,6 +243,7 @@ type SecretKeyRef struct {
 }
 
 // JWTSpec configures the RS256 signing keys.
+// +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.secretRef)",message="spec.jwt.rotation rotates operator-generated keys only: remove spec.jwt.secretRef or spec.jwt.rotation"
 type JWTSpec struct {
 	// SecretRef names an existing Secret with keys private.pem and public.pem (PEM, RSA). When
 	// empty the operator generates an RSA-2048 pair once into the Secret <name>-jwt and never
@@ -230,8 +251,9 @@ type JWTSpec struct {
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 
-	// Rotation, when set, rotates generated keys on a schedule while keeping old public keys
-	// published until every token they signed has expired. Accepted and validated; not yet acted on by this operator version.
+	// Rotation, when set, rotates generated keys on a schedule: the next public key is published
+	// to every pod before it signs, and old public keys stay published until every token they
+	// signed has expired. Not allowed with secretRef (the user owns brought keys).
 	// +optional
 	Rotation *JWTRotationSpec `json:"rotation,omitempty"`
 }
@@ -242,6 +264,33 @@ type JWTRotationSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('24h')",message="spec.jwt.rotation.interval must be at least 24h"
 	// +required
 	Interval metav1.Duration `json:"interval"`
+}
+
+// JWTStatus reports the signing keys of a rotating instance. Key ids are RFC 7638 thumbprints, the
+// "kid" the server puts in token headers and JWKS.
+type JWTStatus struct {
+	// CurrentKeyID is the key that signs new tokens.
+	// +optional
+	CurrentKeyID string `json:"currentKeyID,omitempty"`
+
+	// PendingKeyID is the next key: published for verification, signing once every pod knows it.
+	// +optional
+	PendingKeyID string `json:"pendingKeyID,omitempty"`
+
+	// PublishedKeyIDs are every key the server's JWKS lists: current, pending and retired keys
+	// whose tokens may still be live.
+	// +listType=set
+	// +optional
+	PublishedKeyIDs []string `json:"publishedKeyIDs,omitempty"`
+
+	// LastRotationTime is when the current key began signing (or when rotation was enabled, for
+	// a key never rotated).
+	// +optional
+	LastRotationTime *metav1.Time `json:"lastRotationTime,omitempty"`
+
+	// NextRotationTime is when the next key is due to be published.
+	// +optional
+	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`
 }
 
 // PodTemplateSpec holds the scheduling and metadata knobs of the server pods.
@@ -311,6 +360,18 @@ type HeimdallInstanceStatus struct {
 	// Selector is the label selector of the server pods (for the scale subresource).
 	// +optional
 	Selector string `json:"selector,omitempty"`
+
+	// JWT reports key rotation; empty while spec.jwt.rotation is off.
+	// +optional
+	JWT *JWTStatus `json:"jwt,omitempty"`
+
+	// Backup reports the scheduled backups.
+	// +optional
+	Backup *BackupStatus `json:"backup,omitempty"`
+
+	// Restore reports the current restore request.
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
 }
 
 // ComponentsStatus reports each component.

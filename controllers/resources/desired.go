@@ -41,6 +41,20 @@ func Desired(hi *heimdallv1.HeimdallInstance, in Inputs) []client.Object {
 	if AutoscalingEnabled(hi) {
 		objs = append(objs, ServerHPA(hi))
 	}
+	if hi.Spec.Ingress != nil {
+		objs = append(objs, ServerIngress(hi))
+	}
+	if PodDisruptionBudgetsEnabled(hi) {
+		objs = append(objs, ServerPDB(hi))
+	}
+	if FusionAuthNeedsPDB(hi) {
+		objs = append(objs, FusionAuthPDB(hi))
+	}
+	if NetworkPoliciesEnabled(hi) {
+		for _, np := range NetworkPolicies(hi) {
+			objs = append(objs, np)
+		}
+	}
 	return objs
 }
 
@@ -73,6 +87,22 @@ func Absent(hi *heimdallv1.HeimdallInstance) []client.Object {
 	if !AutoscalingEnabled(hi) {
 		objs = append(objs, ServerHPA(withManagedDefaults(hi)))
 	}
+	if hi.Spec.Ingress == nil {
+		objs = append(objs, AbsentIngress(hi))
+	}
+	if !PodDisruptionBudgetsEnabled(hi) {
+		objs = append(objs, ServerPDB(hi))
+	}
+	if !FusionAuthNeedsPDB(hi) {
+		objs = append(objs, FusionAuthPDB(hi))
+	}
+	if !NetworkPoliciesEnabled(hi) {
+		for _, np := range AbsentNetworkPolicies(hi) {
+			objs = append(objs, np)
+		}
+	} else {
+		objs = append(objs, absentComponentPolicies(hi)...)
+	}
 	return objs
 }
 
@@ -93,4 +123,19 @@ func withManagedDefaults(hi *heimdallv1.HeimdallInstance) *heimdallv1.HeimdallIn
 		c.Spec.Autoscaling = &heimdallv1.AutoscalingSpec{}
 	}
 	return c
+}
+
+// absentComponentPolicies are the policies of components that are external now.
+func absentComponentPolicies(hi *heimdallv1.HeimdallInstance) []client.Object {
+	var objs []client.Object
+	if hi.Spec.Postgres.Managed == nil {
+		objs = append(objs, componentPolicy(hi, ComponentPostgres, PostgresPort))
+	}
+	if hi.Spec.Redis.Managed == nil {
+		objs = append(objs, componentPolicy(hi, ComponentRedis, RedisPort))
+	}
+	if hi.Spec.FusionAuth.Managed == nil {
+		objs = append(objs, componentPolicy(hi, ComponentFusionAuth, FusionAuthPort))
+	}
+	return objs
 }

@@ -16,6 +16,10 @@ const (
 	ComponentRedis      = "redis"
 	ComponentFusionAuth = "fusionauth"
 	ComponentJWT        = "jwt"
+	// The operator's Jobs, which talk to PostgreSQL.
+	ComponentMigration = "migration"
+	ComponentBackup    = "backup"
+	ComponentRestore   = "restore"
 )
 
 // FieldManager is the server-side apply field manager of every object the operator writes.

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -31,17 +32,29 @@ type ServerInputs struct {
 	Images Images
 	// SecretsHash digests the data of every Secret the pods consume.
 	SecretsHash string
+	// HandoffReplicas, with autoscaling on, is the replica count the operator keeps setting until
+	// the HPA has taken spec.replicas over (nil: leave the field to the HPA). See
+	// controllers.handoffReplicas.
+	HandoffReplicas *int32
+	// ServingVersion is the version the server runs: spec.version once its migration Job has
+	// succeeded, the previous version until then (see controllers/upgrade.go). Empty means
+	// spec.version.
+	ServingVersion string
+	// ServingImage, when set, is the image of a held-back ServingVersion that spec.image no
+	// longer names.
+	ServingImage string
 }
 
 // ServerDeployment is the Heimdall API Deployment, shaped after the seed's heimdall-deployment.yaml.
 func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.Deployment {
 	env := ServerEnv(hi)
-	labels := Labels(hi, ComponentServer, hi.Spec.Version)
+	version := cmp.Or(in.ServingVersion, hi.Spec.Version)
+	labels := Labels(hi, ComponentServer, version)
 	annotations := map[string]string{ConfigHashAnnotation: configHash(env, in.SecretsHash)}
 	for k, v := range hi.Spec.PodTemplate.Annotations {
 		annotations[k] = v
 	}
-	image := ServerImage(hi, in.Images)
+	image := cmp.Or(in.ServingImage, serverImage(hi, version, in.Images))
 	pt := hi.Spec.PodTemplate
 
 	d := &appsv1.Deployment{
@@ -67,16 +80,6 @@ func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.
 					Tolerations:                  pt.Tolerations,
 					Affinity:                     pt.Affinity,
 					TopologySpreadConstraints:    pt.TopologySpreadConstraints,
-					// Migrations run before the new version serves: a pod of a new version cannot
-					// become ready until its schema is in place.
-					InitContainers: []corev1.Container{{
-						Name:            "migrate",
-						Image:           image,
-						Command:         []string{migrateBinary, "up"},
-						Env:             databaseEnv(hi),
-						SecurityContext: containerSecurityContext(),
-						Resources:       hi.Spec.Resources,
-					}},
 					Containers: []corev1.Container{{
 						Name:  "heimdall",
 						Image: image,
@@ -103,9 +106,11 @@ func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.
 			},
 		},
 	}
-	if !AutoscalingEnabled(hi) {
-		// While the HPA is on it owns replicas; leaving the field out keeps the operator from
-		// fighting it.
+	if AutoscalingEnabled(hi) {
+		// While the HPA is on it owns replicas; the operator only holds the current count until
+		// the HPA has written the field once, so dropping it does not reset the Deployment to 1.
+		d.Spec.Replicas = in.HandoffReplicas
+	} else {
 		d.Spec.Replicas = ptr.To(ptr.Deref(hi.Spec.Replicas, 3))
 	}
 	return d
@@ -144,7 +149,7 @@ func ServerEnv(hi *heimdallv1.HeimdallInstance) []corev1.EnvVar {
 		corev1.EnvVar{Name: "FUSIONAUTH_APPLICATION_ID", Value: fusionAuthApplicationID(hi)},
 		corev1.EnvVar{Name: "JWT_PRIVATE_KEY_PATH", Value: keysMountPath + "/" + KeyPrivatePEM},
 		corev1.EnvVar{Name: "JWT_PUBLIC_KEY_PATH", Value: keysMountPath + "/" + KeyPublicPEM},
-		corev1.EnvVar{Name: "JWT_ISSUER", Value: s.Issuer},
+		corev1.EnvVar{Name: "JWT_ISSUER", Value: Issuer(hi)},
 		corev1.EnvVar{Name: "ACCESS_TOKEN_LIFETIME", Value: strconv.Itoa(int(s.Tokens.AccessTokenLifetimeSeconds))},
 		corev1.EnvVar{Name: "REFRESH_TOKEN_LIFETIME", Value: strconv.Itoa(int(s.Tokens.RefreshTokenLifetimeSeconds))},
 		corev1.EnvVar{Name: "RATE_LIMIT_REQUESTS_PER_HOUR", Value: strconv.Itoa(int(s.RateLimit.RequestsPerHour))},
