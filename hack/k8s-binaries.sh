@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes binaries the tests and the demo need (kube-apiserver, etcd, kubectl, and on
-# request kube-controller-manager and kube-scheduler) from Go modules, because setup-envtest cannot
-# download here. Output goes to a cache outside the clone, keyed by version, so a second run costs
+# request kube-controller-manager, kube-scheduler and kwok for the simulated cluster of test/e2e)
+# from Go modules, because setup-envtest cannot download here. Output goes to a cache outside the clone, keyed by version, so a second run costs
 # seconds:  ${XDG_CACHE_HOME:-$HOME/.cache}/heimdall-operator/k8s/<version>/
 #
 # Usage: hack/k8s-binaries.sh [binary...]   (default: kube-apiserver etcd kubectl)
@@ -10,6 +10,7 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.5}"
+KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
 CACHE_ROOT="${HEIMDALL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/heimdall-operator}"
 OUT="$CACHE_ROOT/k8s/$K8S_VERSION"
 WANT=("$@")
@@ -61,11 +62,24 @@ etcd_wrapper() {
   echo "$dir"
 }
 
+# kwok is its own module; a wrapper module pins it so its go.mod (not ours) picks the dependencies.
+kwok_wrapper() {
+  local dir="$CACHE_ROOT/src/kwok-$KWOK_VERSION"
+  if [ ! -f "$dir/.ready" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    printf 'module heimdall.local/kwok\n\ngo 1.26.0\n' >"$dir/go.mod"
+    (cd "$dir" && GOFLAGS=-mod=mod go get "sigs.k8s.io/kwok@v$KWOK_VERSION" >&2)
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
+}
+
 build() {
   local name="$1" dir pkg
   if [ -x "$OUT/$name" ]; then return; fi
   case "$name" in
     etcd) dir="$(etcd_wrapper)"; pkg="go.etcd.io/etcd/server/v3" ;;
+    kwok) dir="$(kwok_wrapper)"; pkg="sigs.k8s.io/kwok/cmd/kwok" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
       dir="$(k8s_wrapper)"; pkg="k8s.io/kubernetes/cmd/$name" ;;
     *) echo "k8s-binaries: unknown binary $name" >&2; exit 2 ;;
