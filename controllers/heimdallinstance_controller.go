@@ -49,6 +49,9 @@ type HeimdallInstanceReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;create;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 
@@ -76,7 +79,10 @@ func (r *HeimdallInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if werr := r.writeStatus(ctx, hi, status); werr != nil {
 		return ctrl.Result{}, errors.Join(err, werr)
 	}
-	return ctrl.Result{}, err // a non-nil error requeues with exponential backoff
+	if err != nil {
+		return ctrl.Result{}, err // a non-nil error requeues with exponential backoff
+	}
+	return ctrl.Result{RequeueAfter: status.requeueAfter}, nil
 }
 
 // reconcileChildren: secrets, then every desired child, then removal of unwanted ones.
@@ -105,12 +111,21 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 			return err
 		}
 	}
+	if err := r.reconcileTLS(ctx, hi, st); err != nil {
+		return err
+	}
+	if err := r.reconcileMonitoring(ctx, hi, st); err != nil {
+		return err
+	}
 	return nil
 }
 
 // SetupWithManager watches instances, their children, and the Secrets they reference (generated
 // or brought by the user, so creating a missing Secret heals the instance).
 func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := registerInstanceMetrics(mgr.GetCache()); err != nil {
+		return err
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &heimdallv1.HeimdallInstance{}, secretRefIndex,
 		func(o client.Object) []string {
 			var names []string
@@ -129,6 +144,7 @@ func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&networkingv1.Ingress{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingSecret)).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,6 +40,8 @@ const (
 type instanceStatus struct {
 	next    heimdallv1.HeimdallInstanceStatus
 	failure *problem
+	// requeueAfter is when a time-driven feature next needs a reconcile (0: none).
+	requeueAfter time.Duration
 }
 
 func newStatus(hi *heimdallv1.HeimdallInstance) *instanceStatus {
@@ -47,6 +50,13 @@ func newStatus(hi *heimdallv1.HeimdallInstance) *instanceStatus {
 
 func (s *instanceStatus) failed(reason, message string) {
 	s.failure = &problem{Reason: reason, Message: message}
+}
+
+// requeueWithin asks for the next reconcile within d at the latest.
+func (s *instanceStatus) requeueWithin(d time.Duration) {
+	if s.requeueAfter == 0 || d < s.requeueAfter {
+		s.requeueAfter = d
+	}
 }
 
 // observe reads the children's status into the instance status.
