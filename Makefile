@@ -1,6 +1,7 @@
 # Heimdall Operator
 VERSION ?= 0.1.0
 IMG ?= ghcr.io/heimdall-io/heimdall-operator:v$(VERSION)
+BUNDLE_IMG ?= ghcr.io/heimdall-io/heimdall-operator-bundle:v$(VERSION)
 K8S_VERSION ?= 1.37.2
 CONTROLLER_GEN ?= go tool controller-gen
 LDFLAGS := -s -w -X main.version=$(VERSION)
@@ -21,6 +22,7 @@ manifests: ## Generate the CRD and RBAC manifests from markers, then dist/instal
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/crd-docs config/crd/bases/heimdall.io_heimdallinstances.yaml docs/api.md
 	@$(MAKE) --no-print-directory build-installer
+	@$(MAKE) --no-print-directory bundle
 
 .PHONY: generate
 generate: ## Generate DeepCopy code from markers.
@@ -36,8 +38,8 @@ vet: ## go vet.
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when generated code or manifests are stale.
-	@git diff --exit-code -- api config docs/api.md dist || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- api config docs dist | grep '^??')" || { echo "untracked generated files: commit them"; git status --porcelain -- api config dist; exit 1; }
+	@git diff --exit-code -- api config docs/api.md dist bundle bundle.Dockerfile || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config docs dist bundle | grep '^??')" || { echo "untracked generated files: commit them"; git status --porcelain -- api config dist bundle; exit 1; }
 
 .PHONY: k8s-binaries
 k8s-binaries: ## Build kube-apiserver, etcd and kubectl from Go modules into the cache (once per version).
@@ -85,3 +87,21 @@ docker-build: ## Build the operator image (needs Docker).
 .PHONY: docker-push
 docker-push: ## Push the operator image.
 	docker push $(IMG)
+
+##@ OLM
+
+.PHONY: bundle
+bundle: ## Generate bundle/ and bundle.Dockerfile for VERSION and IMG from config/, then validate them.
+	go run ./hack/bundle -version $(VERSION) -image $(IMG)
+
+.PHONY: test-bundle
+test-bundle: k8s-binaries ## Validate the committed bundle as OLM would (envtest) and test the Argo CD health check and drift.
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -count=1 ./hack/bundle/... ./test/gitops/...
+
+.PHONY: bundle-build
+bundle-build: ## Build the bundle image (needs Docker).
+	docker build -f bundle.Dockerfile -t $(BUNDLE_IMG) .
+
+.PHONY: bundle-push
+bundle-push: ## Push the bundle image.
+	docker push $(BUNDLE_IMG)
