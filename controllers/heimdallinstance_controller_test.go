@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -227,9 +228,10 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 		Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
 		Expect(pod.Volumes).To(ContainElement(HaveField("Secret.SecretName", "auth-jwt")))
 
-		Expect(pod.InitContainers).To(HaveLen(1))
-		Expect(pod.InitContainers[0].Command).To(Equal([]string{"/heimdall-migrate", "up"}))
-		Expect(envMap(pod.InitContainers[0].Env)).To(HaveKeyWithValue("DATABASE_URL", envMap(c.Env)["DATABASE_URL"]))
+		Expect(pod.InitContainers).To(BeEmpty(), "migrations run once per version in a Job (upgrade_test.go)")
+		mc := get(ns, "auth-migrate-1-4-0", &batchv1.Job{}).Spec.Template.Spec.Containers[0]
+		Expect(mc.Command).To(Equal([]string{"/heimdall-migrate", "up"}))
+		Expect(envMap(mc.Env)).To(HaveKeyWithValue("DATABASE_URL", envMap(c.Env)["DATABASE_URL"]))
 
 		svc := get(ns, "auth", &corev1.Service{})
 		Expect(svc.Spec.Ports).To(HaveLen(1))
@@ -412,6 +414,7 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 
 		markReady(ns, "status-fusionauth", false)
 		markReady(ns, "status", false)
+		completeJob(ns, "status-migrate-1-4-0")
 		reconcileOnce(r, hi)
 		hi = get(ns, "status", &heimdallv1.HeimdallInstance{})
 		Expect(condition(hi, ConditionReady)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("ObservedGeneration", hi.Generation)))
@@ -421,6 +424,8 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 
 		// A new version is not reported until its pods are updated and ready.
 		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Version = "1.5.0" })
+		reconcileOnce(r, hi)
+		completeJob(ns, "status-migrate-1-5-0") // the Deployment rolls once the migration succeeded
 		reconcileOnce(r, hi)
 		hi = get(ns, "status", &heimdallv1.HeimdallInstance{})
 		Expect(hi.Status.ObservedGeneration).To(Equal(hi.Generation))
@@ -444,6 +449,8 @@ var _ = Describe("HeimdallInstance reconciler", func() {
 		h0 := hash()
 
 		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Version = "1.5.0" })
+		reconcileOnce(r, hi)
+		completeJob(ns, "roll-migrate-1-5-0")
 		reconcileOnce(r, hi)
 		Expect(get(ns, "roll", &appsv1.Deployment{}).Spec.Template.Spec.Containers[0].Image).To(Equal("registry.test/heimdall:1.5.0"))
 		Expect(hash()).To(Equal(h0), "a version bump changes the image, not the configuration")

@@ -42,6 +42,8 @@ type instanceStatus struct {
 	failure *problem
 	// requeueAfter is when a time-driven feature next needs a reconcile (0: none).
 	requeueAfter time.Duration
+	// progress is work under way that components' readiness does not show (a migration Job).
+	progress *problem
 }
 
 func newStatus(hi *heimdallv1.HeimdallInstance) *instanceStatus {
@@ -50,6 +52,10 @@ func newStatus(hi *heimdallv1.HeimdallInstance) *instanceStatus {
 
 func (s *instanceStatus) failed(reason, message string) {
 	s.failure = &problem{Reason: reason, Message: message}
+}
+
+func (s *instanceStatus) progressing(reason, message string) {
+	s.progress = &problem{Reason: reason, Message: message}
 }
 
 // requeueWithin asks for the next reconcile within d at the latest.
@@ -186,14 +192,22 @@ func (s *instanceStatus) conditions(generation int64) {
 		}
 	}
 	set(ConditionDegraded, false, ReasonAsExpected, "")
+	// Each condition is set once: flipping one twice would move its lastTransitionTime.
+	progress := s.progress
 	if len(waiting) == 0 {
 		set(ConditionReady, true, ReasonAllReady, "All components are ready")
-		set(ConditionProgressing, false, ReasonReconciled, "")
-		return
+	} else {
+		msg := "Waiting for " + strings.Join(waiting, ", ")
+		set(ConditionReady, false, ReasonComponentsNotReady, msg)
+		if progress == nil {
+			progress = &problem{Reason: ReasonComponentsNotReady, Message: msg}
+		}
 	}
-	msg := "Waiting for " + strings.Join(waiting, ", ")
-	set(ConditionReady, false, ReasonComponentsNotReady, msg)
-	set(ConditionProgressing, true, ReasonComponentsNotReady, msg)
+	if progress == nil {
+		set(ConditionProgressing, false, ReasonReconciled, "")
+	} else {
+		set(ConditionProgressing, true, progress.Reason, progress.Message)
+	}
 }
 
 // writeStatus patches the status subresource, and only when something changed.

@@ -37,6 +37,10 @@ func Desired(hi *heimdallv1.HeimdallInstance, in Inputs) []client.Object {
 	if hi.Spec.PodTemplate.ServiceAccountName == "" {
 		objs = append(objs, ServiceAccount(hi, ServerName(hi), ComponentServer))
 	}
+	if in.JWTVerifyKeys != nil {
+		// Before the Deployment: a pod must never start with an older key set than its template names.
+		objs = append(objs, JWTVerifySecret(hi, in.JWTVerifyKeys))
+	}
 	objs = append(objs, ServerService(hi), ServerDeployment(hi, in))
 	if AutoscalingEnabled(hi) {
 		objs = append(objs, ServerHPA(hi))

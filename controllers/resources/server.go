@@ -32,6 +32,9 @@ type ServerInputs struct {
 	Images Images
 	// SecretsHash digests the data of every Secret the pods consume.
 	SecretsHash string
+	// JWTVerifyKeys are extra verification public keys (<kid>.pem → PEM) during JWT key
+	// rotation; nil: no verification Secret and no mount. See controllers/jwtrotation.go.
+	JWTVerifyKeys map[string][]byte
 	// HandoffReplicas, with autoscaling on, is the replica count the operator keeps setting until
 	// the HPA has taken spec.replicas over (nil: leave the field to the HPA). See
 	// controllers.handoffReplicas.
@@ -113,6 +116,7 @@ func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.
 	} else {
 		d.Spec.Replicas = ptr.To(ptr.Deref(hi.Spec.Replicas, 3))
 	}
+	mountJWTVerifyKeys(hi, &d.Spec.Template, in.JWTVerifyKeys)
 	return d
 }
 

@@ -1,0 +1,495 @@
+package resources
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"maps"
+	"math/big"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+var (
+	testPairsOnce sync.Once
+	testPairs     []JWTKeyPair
+)
+
+// pairs returns three fixed RSA key pairs: A signs first, B is the next, C the one after.
+func pairs(t *testing.T) (a, b, c JWTKeyPair) {
+	t.Helper()
+	testPairsOnce.Do(func() {
+		for range 3 {
+			priv, pub, err := NewRSAKeyPair(2048)
+			if err != nil {
+				panic(err)
+			}
+			testPairs = append(testPairs, JWTKeyPair{priv, pub})
+		}
+	})
+	return testPairs[0], testPairs[1], testPairs[2]
+}
+
+func kid(t *testing.T, p JWTKeyPair) string {
+	t.Helper()
+	id, err := JWTKeyID(p.PublicPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// RFC 7638 §3.1: the example key's thumbprint, as the server's tokens package also checks.
+func TestJWTKeyIDIsTheRFC7638Thumbprint(t *testing.T) {
+	n, _ := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+	der, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := JWTKeyID(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	if err != nil || got != "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs" {
+		t.Fatalf("JWTKeyID = %q, %v", got, err)
+	}
+	if _, err := JWTKeyID([]byte("not pem")); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}
+
+func TestPlanJWTRotationTimeline(t *testing.T) {
+	a, b, c := pairs(t)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	const interval = 90 * 24 * time.Hour
+	const lifetime = 30*24*time.Hour + 15*time.Minute
+	day := 24 * time.Hour
+	newB := func() (JWTKeyPair, error) { return b, nil }
+
+	type want struct {
+		keys    JWTKeys
+		changed bool
+		events  []string
+		requeue time.Duration
+		verify  []string // kids of VerifyKeys; nil: no verification Secret
+	}
+	for _, tc := range []struct {
+		name      string
+		keys      JWTKeys
+		interval  time.Duration
+		rolledOut bool
+		want      want
+	}{{
+		name: "fresh: the first rotation is scheduled one interval out", interval: interval,
+		keys: JWTKeys{Signing: a},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now}, changed: true, events: []string{"Scheduled"},
+			requeue: interval, verify: []string{}},
+	}, {
+		name: "not due: nothing changes, requeue at the due time", interval: interval,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-10 * day)},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-10 * day)}, requeue: 80 * day, verify: []string{}},
+	}, {
+		name: "due: the next key is published, not yet signing", interval: interval,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval)},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval), Next: &b, NextPublishedAt: now},
+			changed: true, events: []string{"Published"}, requeue: time.Minute, verify: []string{kid(t, b)}},
+	}, {
+		name: "published, pods not rolled out: signing waits", interval: interval,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - time.Hour), Next: &b, NextPublishedAt: now.Add(-time.Hour)},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - time.Hour), Next: &b, NextPublishedAt: now.Add(-time.Hour)},
+			requeue: time.Minute, verify: []string{kid(t, b)}},
+	}, {
+		name: "published and rolled out, JWKS caches may be stale: signing waits out the grace", interval: interval, rolledOut: true,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval), Next: &b, NextPublishedAt: now.Add(-4 * time.Minute)},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval), Next: &b, NextPublishedAt: now.Add(-4 * time.Minute)},
+			requeue: time.Minute, verify: []string{kid(t, b)}},
+	}, {
+		name: "published, rolled out, grace over: signing switches, the old key stays published", interval: interval, rolledOut: true,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - time.Hour), Next: &b, NextPublishedAt: now.Add(-time.Hour)},
+		want: want{keys: JWTKeys{Signing: b, SigningSince: now, Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM}}},
+			changed: true, events: []string{"Rotated"}, requeue: time.Minute, verify: []string{kid(t, a)}},
+	}, {
+		name: "switched, rollout not done: old pods may still sign, the countdown has not started", interval: interval,
+		keys: JWTKeys{Signing: b, SigningSince: now.Add(-time.Hour), Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM}}},
+		want: want{keys: JWTKeys{Signing: b, SigningSince: now.Add(-time.Hour), Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM}}},
+			requeue: time.Minute, verify: []string{kid(t, a)}},
+	}, {
+		name: "switch rolled out: the old key verifies for the token lifetime plus grace", interval: interval, rolledOut: true,
+		keys: JWTKeys{Signing: b, SigningSince: now.Add(-time.Hour), Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM}}},
+		want: want{keys: JWTKeys{Signing: b, SigningSince: now.Add(-time.Hour), Retired: map[string]RetiredJWTKey{
+			kid(t, a): {PublicPEM: a.PublicPEM, Until: now.Add(lifetime + JWTPublishGrace)}}},
+			changed: true, events: []string{"Retired"}, requeue: lifetime + JWTPublishGrace, verify: []string{kid(t, a)}},
+	}, {
+		name: "old key's last token expired: it is dropped", interval: interval,
+		keys: JWTKeys{Signing: b, SigningSince: now.Add(-31 * day), Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM, Until: now}}},
+		want: want{keys: JWTKeys{Signing: b, SigningSince: now.Add(-31 * day), Retired: map[string]RetiredJWTKey{}},
+			changed: true, events: []string{"Expired"}, requeue: interval - 31*day, verify: []string{}},
+	}, {
+		name: "a short interval: a second key is published while the first retired one still verifies", interval: 24 * time.Hour,
+		keys: JWTKeys{Signing: b, SigningSince: now.Add(-day), Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM, Until: now.Add(29 * day)}}},
+		want: want{keys: JWTKeys{Signing: b, SigningSince: now.Add(-day), Next: &c, NextPublishedAt: now,
+			Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM, Until: now.Add(29 * day)}}},
+			changed: true, events: []string{"Published"}, requeue: time.Minute, verify: []string{kid(t, a), kid(t, c)}},
+	}, {
+		name: "rotation turned off mid-way: the unused next key is discarded, retired keys still expire on time",
+		keys: JWTKeys{Signing: b, SigningSince: now.Add(-interval), Next: &c, NextPublishedAt: now.Add(-time.Hour),
+			Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM, Until: now.Add(day)}}},
+		want: want{keys: JWTKeys{Signing: b, SigningSince: now.Add(-interval), Retired: map[string]RetiredJWTKey{
+			kid(t, a): {PublicPEM: a.PublicPEM, Until: now.Add(day)}}},
+			changed: true, events: []string{"Discarded"}, requeue: day, verify: []string{kid(t, a)}},
+	}, {
+		name: "rotation off, nothing retiring (also brought keys): nothing to do, no verification Secret",
+		keys: JWTKeys{Signing: a},
+		want: want{keys: JWTKeys{Signing: a}, verify: nil},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			newKey := newB
+			if tc.want.keys.Next != nil && tc.want.keys.Next == &c {
+				newKey = func() (JWTKeyPair, error) { return c, nil }
+			}
+			p, err := PlanJWTRotation(JWTRotationInput{Keys: tc.keys, Interval: tc.interval, TokenLifetime: lifetime,
+				RolledOut: tc.rolledOut, Now: now, NewKeyPair: newKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tc.want
+			if w.keys.Retired == nil {
+				w.keys.Retired = map[string]RetiredJWTKey{}
+			}
+			if !jwtKeysEqual(p.Keys, w.keys) {
+				t.Errorf("keys:\n got %s\nwant %s", describeKeys(t, p.Keys), describeKeys(t, w.keys))
+			}
+			if p.Changed != w.changed {
+				t.Errorf("changed = %v, want %v", p.Changed, w.changed)
+			}
+			var reasons []string
+			for _, e := range p.Events {
+				reasons = append(reasons, e.Reason)
+			}
+			if !slices.Equal(reasons, w.events) {
+				t.Errorf("events = %v, want %v", reasons, w.events)
+			}
+			if p.RequeueAfter != w.requeue {
+				t.Errorf("requeue = %v, want %v", p.RequeueAfter, w.requeue)
+			}
+			v, err := p.Keys.VerifyKeys(tc.interval > 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (v == nil) != (w.verify == nil) {
+				t.Fatalf("verify keys = %v, want nil=%v", v, w.verify == nil)
+			}
+			var got []string
+			for name := range v {
+				got = append(got, name)
+			}
+			var wantNames []string
+			for _, k := range w.verify {
+				wantNames = append(wantNames, k+".pem")
+			}
+			slices.Sort(got)
+			slices.Sort(wantNames)
+			if !slices.Equal(got, wantNames) {
+				t.Errorf("verify files = %v, want %v", got, wantNames)
+			}
+			if p.Changed == false && len(p.Events) > 0 {
+				t.Error("events without a change")
+			}
+		})
+	}
+}
+
+// A simulated week of rotations with rolling updates that take 30 minutes (longer than the
+// publish grace): pods load a key state when they start and keep it, and old and new pods serve
+// side by side until a rollout finishes. Invariants: a new pod verifies every token signed within
+// the token lifetime, and every serving pod verifies the tokens a new pod signs.
+func TestPlanJWTRotationNeverLogsAnybodyOut(t *testing.T) {
+	a, b, c := pairs(t)
+	next := []JWTKeyPair{b, c, a, b, c, a, b, c}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const interval, lifetime, rolloutTime = 48 * time.Hour, 2 * time.Hour, 30 * time.Minute
+	type pod struct {
+		signer   string
+		verifies map[string]bool
+	}
+	load := func(k JWTKeys) pod {
+		v, err := k.VerifyKeys(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := pod{signer: kid(t, k.Signing), verifies: map[string]bool{kid(t, k.Signing): true}}
+		for _, id := range verifyKIDs(v) {
+			p.verifies[id] = true
+		}
+		return p
+	}
+	keys := JWTKeys{Signing: a}
+	pods := []pod{load(keys)}
+	var rolloutStarted time.Time
+	lastSigned := map[string]time.Time{}
+	rotations := 0
+	for step := 0; now.Before(time.Date(2026, 1, 8, 0, 0, 0, 0, time.UTC)); step++ {
+		if step > 5000 {
+			t.Fatal("the timeline does not advance")
+		}
+		// Pods sign between reconciles too: older pods until the rollout ends, the newest until now.
+		for _, p := range pods[:len(pods)-1] {
+			end := rolloutStarted.Add(rolloutTime)
+			if now.Before(end) {
+				end = now
+			}
+			lastSigned[p.signer] = end
+		}
+		if len(pods) > 1 && now.Sub(rolloutStarted) >= rolloutTime {
+			pods = pods[len(pods)-1:] // the rollout finished: only the newest template serves
+		}
+		lastSigned[pods[len(pods)-1].signer] = now
+		want := load(keys)
+		rolledOut := len(pods) == 1 && maps.Equal(pods[0].verifies, want.verifies)
+		plan, err := PlanJWTRotation(JWTRotationInput{Keys: keys, Interval: interval, TokenLifetime: lifetime,
+			RolledOut: rolledOut, Now: now, NewKeyPair: func() (JWTKeyPair, error) { k := next[0]; next = next[1:]; return k, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range plan.Events {
+			if e.Reason == "Rotated" {
+				rotations++
+			}
+		}
+		s := &corev1.Secret{} // round-trip through a Secret, as the reconciler stores it
+		plan.Keys.WriteTo(s)
+		if keys, err = ReadJWTKeys(s); err != nil {
+			t.Fatal(err)
+		}
+		if plan.Changed {
+			// A rolling update starts: new pods serve beside every older one still running.
+			np := load(keys)
+			for id, at := range lastSigned {
+				if now.Sub(at) <= lifetime && !np.verifies[id] {
+					t.Fatalf("%s: new pods would reject live tokens of key %s", now, id[:6])
+				}
+			}
+			for _, p := range pods {
+				if !p.verifies[np.signer] {
+					t.Fatalf("%s: serving pods would reject tokens the new pods sign with %s", now, np.signer[:6])
+				}
+			}
+			pods, rolloutStarted = append(pods, np), now
+		}
+		now = now.Add(min(max(plan.RequeueAfter, time.Minute), 6*time.Hour))
+	}
+	if rotations < 3 {
+		t.Fatalf("%d rotations in a week at a 48h interval", rotations)
+	}
+	if len(keys.Retired) > 1 {
+		t.Fatalf("expired keys still published: %d retired", len(keys.Retired))
+	}
+}
+
+func verifyKIDs(v map[string][]byte) []string {
+	var out []string
+	for name := range v {
+		out = append(out, name[:len(name)-len(".pem")])
+	}
+	return out
+}
+
+func TestPlanJWTRotationKeyGenerationFailure(t *testing.T) {
+	a, _, _ := pairs(t)
+	now := time.Now()
+	_, err := PlanJWTRotation(JWTRotationInput{Keys: JWTKeys{Signing: a, SigningSince: now.Add(-48 * time.Hour)},
+		Interval: 24 * time.Hour, Now: now, NewKeyPair: func() (JWTKeyPair, error) { return JWTKeyPair{}, errors.New("no entropy") }})
+	if err == nil {
+		t.Fatal("a failed key generation must fail the plan")
+	}
+}
+
+func TestJWTKeysSecretRoundTrip(t *testing.T) {
+	a, b, c := pairs(t)
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	keys := JWTKeys{Signing: b, SigningSince: at, Next: &c, NextPublishedAt: at.Add(time.Hour),
+		Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM, Until: at.Add(24 * time.Hour)}}}
+	s := &corev1.Secret{Data: map[string][]byte{"retired-gone.pem": []byte("x"), KeyPrivatePEM: a.PrivatePEM}}
+	keys.WriteTo(s)
+	if _, ok := s.Data["retired-gone.pem"]; ok {
+		t.Error("a retired key the state no longer holds stays in the Secret")
+	}
+	got, err := ReadJWTKeys(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jwtKeysEqual(got, keys) {
+		t.Fatalf("round trip:\n got %s\nwant %s", describeKeys(t, got), describeKeys(t, keys))
+	}
+	if s.Annotations[AnnotationJWTSigningSince] != "2026-12-04T12:00:00Z" {
+		t.Errorf("signing-since annotation %q", s.Annotations[AnnotationJWTSigningSince])
+	}
+
+	// Back to a plain state: every rotation key and annotation goes.
+	JWTKeys{Signing: b}.WriteTo(s)
+	if len(s.Data) != 2 || len(s.Annotations) != 0 {
+		t.Errorf("plain state left %v / %v", slices.Collect(mapKeys(s.Data)), s.Annotations)
+	}
+
+	for name, bad := range map[string]*corev1.Secret{
+		"signing-since not RFC 3339": {ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTSigningSince: "yesterday"}}},
+		"next key without its time":  {Data: map[string][]byte{KeyNextPrivatePEM: c.PrivatePEM, KeyNextPublicPEM: c.PublicPEM}},
+		"next key pair mismatched": {Data: map[string][]byte{KeyNextPrivatePEM: c.PrivatePEM, KeyNextPublicPEM: a.PublicPEM},
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTNextPublishedAt: "2026-12-04T12:00:00Z"}}},
+		"retired-until not JSON": {ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTRetiredUntil: "{"}}},
+	} {
+		if _, err := ReadJWTKeys(bad); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func mapKeys(m map[string][]byte) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func TestServerDeploymentMountsJWTVerifyKeys(t *testing.T) {
+	a, b, _ := pairs(t)
+	hi := defaulted()
+	plain := ServerDeployment(hi, ServerInputs{Images: DefaultImages, SecretsHash: "h"})
+	if hasEnv(plain, "JWT_ADDITIONAL_PUBLIC_KEYS_DIR") || len(plain.Spec.Template.Spec.Volumes) != 2 {
+		t.Fatal("no rotation must render the Deployment exactly as before")
+	}
+	if _, ok := plain.Spec.Template.Annotations[AnnotationJWTVerifyKeyIDs]; ok {
+		t.Fatal("verify key ids annotated without rotation")
+	}
+
+	one := map[string][]byte{kid(t, a) + ".pem": a.PublicPEM}
+	d := ServerDeployment(hi, ServerInputs{Images: DefaultImages, SecretsHash: "h", JWTVerifyKeys: one})
+	spec := d.Spec.Template.Spec
+	vol := spec.Volumes[len(spec.Volumes)-1]
+	if vol.Secret == nil || vol.Secret.SecretName != "auth-jwt-verify" || *vol.Secret.DefaultMode != 0o440 || vol.Secret.Items != nil {
+		t.Errorf("volume %+v", vol)
+	}
+	c := spec.Containers[0]
+	if m := c.VolumeMounts[len(c.VolumeMounts)-1]; m.Name != vol.Name || m.MountPath != "/keys-verify" || !m.ReadOnly {
+		t.Errorf("mount %+v", m)
+	}
+	if !hasEnv(d, "JWT_ADDITIONAL_PUBLIC_KEYS_DIR") || c.Env[len(c.Env)-1].Value != "/keys-verify" {
+		t.Error("JWT_ADDITIONAL_PUBLIC_KEYS_DIR not set to the mount")
+	}
+	if got := d.Spec.Template.Annotations[AnnotationJWTVerifyKeyIDs]; got != kid(t, a) {
+		t.Errorf("verify key ids %q", got)
+	}
+	hashes := map[string]string{}
+	for name, keys := range map[string]map[string][]byte{
+		"none": nil, "empty": {}, "a": one, "a+b": {kid(t, a) + ".pem": a.PublicPEM, kid(t, b) + ".pem": b.PublicPEM},
+	} {
+		h := ServerDeployment(hi, ServerInputs{Images: DefaultImages, SecretsHash: "h", JWTVerifyKeys: keys}).Spec.Template.Annotations[ConfigHashAnnotation]
+		for other, oh := range hashes {
+			if oh == h {
+				t.Errorf("config hash of %s equals that of %s: publishing a key would not roll the pods", name, other)
+			}
+		}
+		hashes[name] = h
+	}
+}
+
+func hasEnv(d *appsv1.Deployment, name string) bool {
+	return slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == name })
+}
+
+func TestDesiredPutsTheVerifySecretBeforeTheDeployment(t *testing.T) {
+	hi := defaulted()
+	objs := Desired(hi, Inputs{Images: DefaultImages, JWTVerifyKeys: map[string][]byte{}})
+	secret, deploy := -1, -1
+	for i, o := range objs {
+		switch {
+		case o.GetName() == "auth-jwt-verify":
+			secret = i
+			if o.(*corev1.Secret).Labels["app.kubernetes.io/component"] != ComponentJWT {
+				t.Error("verify Secret not labelled as the jwt component")
+			}
+		case o.GetName() == "auth" && o.GetObjectKind().GroupVersionKind().Kind == "Deployment":
+			deploy = i
+		}
+	}
+	if secret < 0 || deploy < 0 || secret > deploy {
+		t.Fatalf("verify Secret at %d, Deployment at %d: pods could start before their keys exist", secret, deploy)
+	}
+	for _, o := range Desired(hi, Inputs{Images: DefaultImages}) {
+		if o.GetName() == "auth-jwt-verify" {
+			t.Fatal("verify Secret desired without rotation")
+		}
+	}
+}
+
+func TestJWTVerifyKeysRolledOut(t *testing.T) {
+	a, _, _ := pairs(t)
+	keys := map[string][]byte{kid(t, a) + ".pem": a.PublicPEM}
+	deploy := func(ids string, gen, observed int64, replicas, updated, ready int32) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Generation: gen}}
+		d.Spec.Replicas = ptr.To[int32](3)
+		if ids != "-" {
+			d.Spec.Template.Annotations = map[string]string{AnnotationJWTVerifyKeyIDs: ids}
+		}
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: replicas, UpdatedReplicas: updated, ReadyReplicas: ready}
+		return d
+	}
+	for name, tc := range map[string]struct {
+		d    *appsv1.Deployment
+		want bool
+	}{
+		"no Deployment":                    {nil, false},
+		"template without the annotation":  {deploy("-", 2, 2, 3, 3, 3), false},
+		"template names other keys":        {deploy("other", 2, 2, 3, 3, 3), false},
+		"template not observed yet":        {deploy(kid(t, a), 3, 2, 3, 3, 3), false},
+		"old pods still running (surge)":   {deploy(kid(t, a), 2, 2, 4, 3, 4), false},
+		"updated pods not ready":           {deploy(kid(t, a), 2, 2, 3, 3, 2), false},
+		"not all replicas updated":         {deploy(kid(t, a), 2, 2, 3, 2, 3), false},
+		"every pod updated and ready":      {deploy(kid(t, a), 2, 2, 3, 3, 3), true},
+		"scaled to zero (a paused server)": {func() *appsv1.Deployment { d := deploy(kid(t, a), 2, 2, 0, 0, 0); d.Spec.Replicas = ptr.To[int32](0); return d }(), true},
+	} {
+		if got := JWTVerifyKeysRolledOut(tc.d, keys); got != tc.want {
+			t.Errorf("%s: %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+func jwtKeysEqual(x, y JWTKeys) bool {
+	eqPair := func(p, q *JWTKeyPair) bool {
+		if p == nil || q == nil {
+			return p == q
+		}
+		return string(p.PrivatePEM) == string(q.PrivatePEM) && string(p.PublicPEM) == string(q.PublicPEM)
+	}
+	if !eqPair(&x.Signing, &y.Signing) || !eqPair(x.Next, y.Next) || !x.SigningSince.Equal(y.SigningSince) ||
+		!x.NextPublishedAt.Equal(y.NextPublishedAt) || len(x.Retired) != len(y.Retired) {
+		return false
+	}
+	for k, r := range x.Retired {
+		o, ok := y.Retired[k]
+		if !ok || string(o.PublicPEM) != string(r.PublicPEM) || !o.Until.Equal(r.Until) {
+			return false
+		}
+	}
+	return true
+}
+
+func describeKeys(t *testing.T, k JWTKeys) string {
+	s := "signing=" + kid(t, k.Signing)[:6] + " since=" + formatTime(k.SigningSince)
+	if k.Next != nil {
+		s += " next=" + kid(t, *k.Next)[:6] + " at=" + formatTime(k.NextPublishedAt)
+	}
+	for id, r := range k.Retired {
+		s += " retired=" + id[:6] + " until=" + formatTime(r.Until)
+	}
+	return s
+}
