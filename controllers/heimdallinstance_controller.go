@@ -54,6 +54,8 @@ type HeimdallInstanceReconciler struct {
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;create;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 
@@ -106,6 +108,9 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 	if err := r.reconcileUpgrade(ctx, hi, st, &in); err != nil {
 		return err
 	}
+	if in.Paused, err = r.observeRestore(ctx, hi, st); err != nil {
+		return err
+	}
 	for _, obj := range resources.Desired(hi, in) {
 		if err := r.applyChild(ctx, hi, obj); err != nil {
 			return err
@@ -122,7 +127,7 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 	if err := r.reconcileMonitoring(ctx, hi, st); err != nil {
 		return err
 	}
-	return nil
+	return r.reconcileBackup(ctx, hi, st, in)
 }
 
 // SetupWithManager watches instances, their children, and the Secrets they reference (generated
@@ -151,6 +156,7 @@ func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&networkingv1.Ingress{}).
 		Owns(&batchv1.Job{}).
+		Owns(&batchv1.CronJob{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingSecret)).

@@ -101,7 +101,8 @@ func (r *HeimdallInstanceReconciler) observe(ctx context.Context, hi *heimdallv1
 			st.failed(ReasonRolloutFailed, failed)
 		}
 	}
-	return nil
+	reportRestore(hi, st)
+	return r.observeBackup(ctx, hi, st)
 }
 
 func (r *HeimdallInstanceReconciler) observeStateful(ctx context.Context, hi *heimdallv1.HeimdallInstance, component string, managed bool) (*heimdallv1.ComponentStatus, error) {

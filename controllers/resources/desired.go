@@ -42,9 +42,10 @@ func Desired(hi *heimdallv1.HeimdallInstance, in Inputs) []client.Object {
 		objs = append(objs, JWTVerifySecret(hi, in.JWTVerifyKeys))
 	}
 	objs = append(objs, ServerService(hi), ServerDeployment(hi, in))
-	if AutoscalingEnabled(hi) {
+	if AutoscalingEnabled(hi) && !in.Paused { // a paused server's HPA is deleted (controllers/backup.go)
 		objs = append(objs, ServerHPA(hi))
 	}
+	objs = append(objs, DesiredBackupObjects(hi, in.Images)...)
 	if hi.Spec.Ingress != nil {
 		objs = append(objs, ServerIngress(hi))
 	}
@@ -91,6 +92,7 @@ func Absent(hi *heimdallv1.HeimdallInstance) []client.Object {
 	if !AutoscalingEnabled(hi) {
 		objs = append(objs, ServerHPA(withManagedDefaults(hi)))
 	}
+	objs = append(objs, AbsentBackupObjects(hi)...)
 	if hi.Spec.Ingress == nil {
 		objs = append(objs, AbsentIngress(hi))
 	}

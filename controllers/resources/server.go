@@ -46,6 +46,9 @@ type ServerInputs struct {
 	// ServingImage, when set, is the image of a held-back ServingVersion that spec.image no
 	// longer names.
 	ServingImage string
+	// Paused stops the server while a restore replaces its database: 0 replicas and no HPA
+	// (see controllers/restore.go).
+	Paused bool
 }
 
 // ServerDeployment is the Heimdall API Deployment, shaped after the seed's heimdall-deployment.yaml.
@@ -115,6 +118,13 @@ func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.
 		d.Spec.Replicas = in.HandoffReplicas
 	} else {
 		d.Spec.Replicas = ptr.To(ptr.Deref(hi.Spec.Replicas, 3))
+	}
+	switch {
+	case in.Paused:
+		d.Spec.Replicas = ptr.To[int32](0)
+	case AutoscalingEnabled(hi) && ptr.Deref(d.Spec.Replicas, 1) == 0:
+		// Leaving a pause: an HPA never scales a Deployment up from zero.
+		d.Spec.Replicas = ptr.To(hi.Spec.Autoscaling.MinReplicas)
 	}
 	mountJWTVerifyKeys(hi, &d.Spec.Template, in.JWTVerifyKeys)
 	return d

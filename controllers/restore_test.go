@@ -1,0 +1,203 @@
+package controllers
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
+	"github.com/heimdall-io/heimdall-operator/controllers/resources"
+)
+
+const restoreFile = "heimdall_20261204_020000.sql.gz"
+
+var _ = Describe("Restore", func() {
+	var (
+		ns string
+		r  *HeimdallInstanceReconciler
+		w  *writeCounter
+	)
+	BeforeEach(func() {
+		ns = newNamespace()
+		r, w = directReconciler()
+	})
+
+	// serving creates an instance with backups whose components all report ready.
+	serving := func(name string) *heimdallv1.HeimdallInstance {
+		GinkgoHelper()
+		hi := createInstance(backupInstance(ns, name))
+		reconcileOnce(r, hi)
+		markAllReady(hi)
+		reconcileOnce(r, hi)
+		Expect(condition(get(ns, name, &heimdallv1.HeimdallInstance{}), ConditionReady)).To(HaveField("Status", metav1.ConditionTrue))
+		return hi
+	}
+	restoreStatus := func(name string) *heimdallv1.RestoreStatus {
+		GinkgoHelper()
+		return get(ns, name, &heimdallv1.HeimdallInstance{}).Status.Restore
+	}
+	serverReplicas := func(name string) *int32 {
+		GinkgoHelper()
+		return get(ns, name, &appsv1.Deployment{}).Spec.Replicas
+	}
+	hpaExists := func(name string) bool {
+		GinkgoHelper()
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &autoscalingv2.HorizontalPodAutoscaler{})
+		Expect(client.IgnoreNotFound(err)).To(Succeed())
+		return err == nil
+	}
+	// podsGone writes the status of a server Deployment whose pods have all terminated.
+	podsGone := func(name string) {
+		GinkgoHelper()
+		d := get(ns, name, &appsv1.Deployment{})
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation}
+		Expect(k8s.Status().Update(ctx, d)).To(Succeed())
+	}
+
+	It("stops the server, restores once, then serves again", func() {
+		hi := serving("auth")
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile} })
+
+		By("stopping the server first: 0 replicas, no HPA, no Job while pods remain")
+		reconcileOnce(r, hi)
+		st := restoreStatus("auth")
+		Expect(st).To(And(HaveField("Phase", heimdallv1.RestorePending), HaveField("BackupFile", restoreFile),
+			HaveField("Message", ContainSubstring("Waiting for the server to stop (3 pods)"))))
+		Expect(serverReplicas("auth")).To(HaveValue(BeEquivalentTo(0)))
+		Expect(hpaExists("auth")).To(BeFalse())
+		jobName := st.JobName
+		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobName}, &batchv1.Job{}))).To(BeTrue())
+		got := get(ns, "auth", &heimdallv1.HeimdallInstance{})
+		Expect(condition(got, ConditionReady)).To(HaveField("Status", metav1.ConditionFalse))
+		Expect(condition(got, ConditionProgressing)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", ReasonRestoring)))
+		Expect(got.Status.Components.Server.Message).To(Equal("Stopped while spec.restore is Pending"))
+
+		By("starting the Job once the pods are gone")
+		podsGone("auth")
+		reconcileOnce(r, hi)
+		Expect(restoreStatus("auth")).To(HaveField("Phase", heimdallv1.RestoreRunning))
+		job := get(ns, jobName, &batchv1.Job{})
+		expectOwned(hi, job, resources.ComponentBackup)
+		pod := job.Spec.Template.Spec
+		Expect(envMap(pod.InitContainers[0].Env)).To(And(HaveKeyWithValue("BACKUP_FILE", restoreFile),
+			HaveKeyWithValue("PGPASSWORD", "secret:auth-postgres/password")))
+		Expect(pod.InitContainers[0].Command[2]).To(ContainSubstring("--single-transaction"))
+		Expect(pod.Containers[0].Image).To(Equal("registry.test/heimdall:1.4.0"), "migrates to the version the server will run")
+		Expect(pod.Volumes).To(ContainElement(HaveField("PersistentVolumeClaim.ClaimName", "auth-backups")))
+		reconcileOnce(r, hi)
+		st = restoreStatus("auth")
+		Expect(st.Phase).To(Equal(heimdallv1.RestoreRunning))
+		Expect(st.StartTime).NotTo(BeNil())
+		Expect(serverReplicas("auth")).To(HaveValue(BeEquivalentTo(0)))
+
+		By("serving again when the Job completes")
+		finishJob(ns, jobName, true)
+		reconcileOnce(r, hi)
+		st = restoreStatus("auth")
+		Expect(st).To(And(HaveField("Phase", heimdallv1.RestoreSucceeded), HaveField("Message", "Restored "+restoreFile)))
+		Expect(st.CompletionTime).NotTo(BeNil())
+		Expect(serverReplicas("auth")).To(HaveValue(BeEquivalentTo(3)), "the HPA's minimum: an HPA never scales up from 0")
+		Expect(hpaExists("auth")).To(BeTrue())
+		markReady(ns, "auth", false)
+		reconcileOnce(r, hi)
+		got = get(ns, "auth", &heimdallv1.HeimdallInstance{})
+		Expect(condition(got, ConditionReady)).To(HaveField("Status", metav1.ConditionTrue))
+		Expect(condition(got, ConditionDegraded)).To(HaveField("Status", metav1.ConditionFalse))
+
+		By("never running the same request again, even when its Job is deleted")
+		before := w.Load()
+		reconcileOnce(r, hi)
+		Expect(w.Load()).To(Equal(before), "an idle reconcile after a restore writes nothing")
+		Expect(k8s.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(job), &batchv1.Job{}))
+		}).Should(BeTrue())
+		reconcileOnce(r, hi)
+		reconcileOnce(r, hi)
+		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(job), &batchv1.Job{}))).To(BeTrue())
+		Expect(restoreStatus("auth").Phase).To(Equal(heimdallv1.RestoreSucceeded))
+		Expect(serverReplicas("auth")).To(HaveValue(BeEquivalentTo(3)))
+	})
+
+	It("keeps the server stopped and Degraded after a failure until the request changes or goes", func() {
+		hi := serving("fail")
+		podsGone("fail")
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile} })
+		reconcileOnce(r, hi)
+		first := restoreStatus("fail").JobName
+		finishJob(ns, first, false)
+
+		reconcileOnce(r, hi)
+		got := get(ns, "fail", &heimdallv1.HeimdallInstance{})
+		Expect(got.Status.Restore.Phase).To(Equal(heimdallv1.RestoreFailed))
+		Expect(got.Status.Restore.CompletionTime).NotTo(BeNil())
+		Expect(condition(got, ConditionDegraded)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", ReasonRestoreFailed),
+			HaveField("Message", And(ContainSubstring(first), ContainSubstring("BackoffLimitExceeded"), ContainSubstring("stays stopped until spec.restore is changed or removed")))))
+		Expect(condition(got, ConditionReady)).To(HaveField("Status", metav1.ConditionFalse))
+		reconcileOnce(r, hi)
+		Expect(serverReplicas("fail")).To(HaveValue(BeEquivalentTo(0)))
+		Expect(hpaExists("fail")).To(BeFalse())
+		get(ns, first, &batchv1.Job{}) // kept for its logs
+
+		By("a new request replaces the failed one and its Job")
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore.BackupFile = "heimdall_20261203_020000.sql.gz" })
+		reconcileOnce(r, hi)
+		st := restoreStatus("fail")
+		Expect(st.JobName).NotTo(Equal(first))
+		Expect(st).To(And(HaveField("Phase", heimdallv1.RestoreRunning), HaveField("BackupFile", "heimdall_20261203_020000.sql.gz")))
+		get(ns, st.JobName, &batchv1.Job{})
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, &batchv1.Job{}))
+		}).Should(BeTrue(), "the failed request's Job goes with the request")
+		second := st.JobName
+		finishJob(ns, second, false)
+		reconcileOnce(r, hi)
+		Expect(restoreStatus("fail").Phase).To(Equal(heimdallv1.RestoreFailed))
+
+		By("removing the request resumes the server on what the database holds")
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore = nil })
+		reconcileOnce(r, hi)
+		got = get(ns, "fail", &heimdallv1.HeimdallInstance{})
+		Expect(got.Status.Restore).To(BeNil())
+		Expect(condition(got, ConditionDegraded)).To(HaveField("Status", metav1.ConditionFalse))
+		Expect(serverReplicas("fail")).To(HaveValue(BeEquivalentTo(3)))
+		Expect(hpaExists("fail")).To(BeTrue())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: second}, &batchv1.Job{}))
+		}).Should(BeTrue())
+	})
+
+	It("waits for a managed PostgreSQL and for the backup volume before starting the Job", func() {
+		hi := backupInstance(ns, "dr")
+		hi.Spec.Autoscaling = &heimdallv1.AutoscalingSpec{Enabled: false}
+		hi.Spec.Replicas = ptr.To[int32](2)
+		hi.Spec.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile, ClaimName: "snapshot-backups"}
+		hi = createInstance(hi)
+		reconcileOnce(r, hi)
+		Expect(serverReplicas("dr")).To(HaveValue(BeEquivalentTo(0)), "a new instance restoring its data does not serve before")
+		Expect(restoreStatus("dr")).To(And(HaveField("Phase", heimdallv1.RestorePending), HaveField("Message", "Waiting for PostgreSQL to be ready")))
+
+		markReady(ns, "dr-postgres", true)
+		reconcileOnce(r, hi)
+		Expect(restoreStatus("dr")).To(And(HaveField("Phase", heimdallv1.RestorePending),
+			HaveField("Message", "Waiting for PersistentVolumeClaim snapshot-backups with the backup")))
+
+		pvc := resources.BackupPVC(hi)
+		pvc.Name = "snapshot-backups"
+		Expect(k8s.Create(ctx, pvc)).To(Succeed())
+		reconcileOnce(r, hi)
+		st := restoreStatus("dr")
+		Expect(st.Phase).To(Equal(heimdallv1.RestoreRunning))
+		Expect(get(ns, st.JobName, &batchv1.Job{}).Spec.Template.Spec.Volumes).To(ContainElement(HaveField("PersistentVolumeClaim.ClaimName", "snapshot-backups")))
+
+		finishJob(ns, st.JobName, true)
+		reconcileOnce(r, hi)
+		Expect(serverReplicas("dr")).To(HaveValue(BeEquivalentTo(2)), "spec.replicas once the data is in place")
+	})
+})
