@@ -11,6 +11,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !self.autoscaling.enabled || !has(self.replicas) || (self.replicas >= self.autoscaling.minReplicas && self.replicas <= self.autoscaling.maxReplicas)",message="spec.replicas must lie within spec.autoscaling.minReplicas and spec.autoscaling.maxReplicas while autoscaling is enabled"
 type HeimdallInstanceSpec struct {
 	// Version is the Heimdall server version to run; it is the image tag unless image is set.
+	// Changing it first runs the new version's database migrations once, in a Job named after the
+	// instance and the version; the server keeps running the serving version until that Job
+	// succeeds (see docs/upgrades.md).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`
