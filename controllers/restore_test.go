@@ -83,7 +83,7 @@ var _ = Describe("Restore", func() {
 		reconcileOnce(r, hi)
 		Expect(restoreStatus("auth")).To(HaveField("Phase", heimdallv1.RestoreRunning))
 		job := get(ns, jobName, &batchv1.Job{})
-		expectOwned(hi, job, resources.ComponentBackup)
+		expectOwned(hi, job, resources.ComponentRestore)
 		pod := job.Spec.Template.Spec
 		Expect(envMap(pod.InitContainers[0].Env)).To(And(HaveKeyWithValue("BACKUP_FILE", restoreFile),
 			HaveKeyWithValue("PGPASSWORD", "secret:auth-postgres/password")))

@@ -14,7 +14,6 @@ import (
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
 )
 
-
 const (
 	backupMountPath = "/backups"
 	// BackupJobsKept is how many finished backup Jobs (successful, and failed) the CronJob keeps.

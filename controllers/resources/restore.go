@@ -56,7 +56,7 @@ func RestoreJobName(hi *heimdallv1.HeimdallInstance) string {
 // (the server image's migrate command), so the server starts on a schema it knows. in are the
 // server's inputs: the migration uses exactly the server Deployment's image.
 func RestoreJob(hi *heimdallv1.HeimdallInstance, in Inputs) *batchv1.Job {
-	labels := Labels(hi, ComponentBackup, "")
+	labels := Labels(hi, ComponentRestore, "")
 	restore := corev1.Container{
 		Name:    "restore",
 		Image:   BackupImage(hi, in.Images),
