@@ -52,6 +52,10 @@ test: verify-generated vet test-operator test-server ## Run all tests (operator 
 test-operator: k8s-binaries ## Run the operator's unit and envtest suites.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -race -count=1 ./...
 
+.PHONY: test-install
+test-install: k8s-binaries ## Render config/, install it on envtest and reconcile under its own RBAC; check the compose stack.
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -count=1 ./test/install/... ./test/compose/...
+
 .PHONY: test-server
 test-server: ## Run the server's tests against real PostgreSQL and Redis.
 	$(MAKE) -C server test

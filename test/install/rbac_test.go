@@ -1,12 +1,16 @@
 package install
 
 import (
+	"crypto/tls"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,7 +32,15 @@ import (
 const productionSample = "heimdall_v1alpha1_heimdallinstance_production.yaml"
 
 var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() {
-	BeforeAll(install)
+	// One manager for the whole container, as in a cluster: the operator registers process-wide
+	// metrics collectors, so a second one could not start in this process.
+	var metricsURL string
+	BeforeAll(func() {
+		install()
+		var stop func() error
+		metricsURL, stop = startManager()
+		DeferCleanup(func() { Expect(stop()).To(Succeed()) })
+	})
 
 	It("admits the manager pod under the namespace's restricted Pod Security enforcement", func() {
 		pod := &corev1.Pod{
@@ -46,9 +58,6 @@ var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() 
 	})
 
 	It("lets the operator, as its own ServiceAccount, reconcile the full production sample", func() {
-		stop := startManager()
-		defer func() { Expect(stop()).To(Succeed()) }()
-
 		hi := createSample()
 		Eventually(func(g Gomega) {
 			g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(hi), hi)).To(Succeed())
@@ -85,6 +94,12 @@ var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() 
 		lease := &coordinationv1.Lease{}
 		Expect(admin.Get(ctx, client.ObjectKey{Namespace: manager.Namespace, Name: "heimdall-operator.heimdall.io"}, lease)).To(Succeed())
 		Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).NotTo(BeEmpty())
+
+		// Metrics: the manager checks scrapers with the API server (metrics-auth-role); a scraper
+		// bound to the metrics-reader ClusterRole reads them, anyone else is refused.
+		scrape(metricsURL, "", http.StatusUnauthorized)
+		scrape(metricsURL, scraperToken(false), http.StatusForbidden)
+		scrape(metricsURL, scraperToken(true), http.StatusOK)
 	})
 
 	It("catches a missing verb: without create on deployments the instance reports forbidden", func() {
@@ -102,8 +117,7 @@ var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() 
 			WithTimeout(10 * time.Second).Should(BeFalse())
 		Expect(allowed("apps", "deployments", "patch")).To(BeTrue(), "only create was removed")
 
-		stop := startManager()
-		defer func() { Expect(stop()).To(Succeed()) }()
+		// The running manager meets the cut role with its next instance.
 		hi := createSample()
 		Eventually(func(g Gomega) {
 			g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(hi), hi)).To(Succeed())
@@ -232,4 +246,69 @@ func remove(list []string, s string) []string {
 		}
 	}
 	return out
+}
+
+// scraperToken returns a token of a fresh ServiceAccount, bound to the installed metrics-reader
+// ClusterRole when bound is true.
+func scraperToken(bound bool) string {
+	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "monitoring-"}}
+	Expect(admin.Create(ctx, ns)).To(Succeed())
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: ns.Name}}
+	Expect(admin.Create(ctx, sa)).To(Succeed())
+	if bound {
+		reader := ""
+		for _, r := range Find(rendered, "ClusterRole") {
+			rules, _, _ := unstructured.NestedSlice(r.Object, "rules")
+			for _, rule := range rules {
+				urls, _, _ := unstructured.NestedStringSlice(rule.(map[string]any), "nonResourceURLs")
+				if contains(urls, "/metrics") {
+					reader = r.GetName()
+				}
+			}
+		}
+		Expect(reader).NotTo(BeEmpty(), "no rendered ClusterRole grants /metrics")
+		Expect(admin.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "prometheus-metrics-reader-"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: ns.Name}},
+		})).To(Succeed())
+		// Scrape only once the authorizer knows the binding: the manager caches a denial for 30 s.
+		Eventually(func(g Gomega) {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:                  "system:serviceaccount:" + ns.Name + ":" + sa.Name,
+				Groups:                []string{"system:serviceaccounts", "system:authenticated"},
+				NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+			}}
+			g.Expect(admin.Create(ctx, sar)).To(Succeed())
+			g.Expect(sar.Status.Allowed).To(BeTrue())
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
+	Expect(admin.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
+	Expect(tr.Status.Token).NotTo(BeEmpty())
+	return tr.Status.Token
+}
+
+// scrape GETs the metrics endpoint with a bearer token until it answers want (the server may
+// still be starting).
+func scrape(url, token string, want int) {
+	GinkgoHelper()
+	// The manager serves a self-signed certificate; the test trusts it as the ServiceMonitor does.
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	Eventually(func(g Gomega) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		g.Expect(resp.StatusCode).To(Equal(want), "%s", body)
+		if want == http.StatusOK {
+			g.Expect(string(body)).To(ContainSubstring("controller_runtime_reconcile_total"))
+		}
+	}).WithTimeout(20 * time.Second).Should(Succeed())
 }

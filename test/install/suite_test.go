@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -16,13 +17,13 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
@@ -123,25 +124,29 @@ func managerEnv(name string) string {
 }
 
 // startManager runs the operator in-process as main.go does, but authenticated as the manager's
-// ServiceAccount, so every request it makes is authorized by the installed RBAC alone. It returns
-// a function that stops it and reports how Start ended.
-func startManager() (stop func() error) {
+// ServiceAccount, so every request it makes is authorized by the installed RBAC alone. Metrics
+// are served as in the Deployment: HTTPS, every scrape authenticated and authorized through the
+// API server. It returns the metrics URL and a function that stops the manager and reports how
+// Start ended.
+func startManager() (metricsURL string, stop func() error) {
 	GinkgoHelper()
 	cfg := rest.CopyConfig(adminCfg)
 	cfg.Impersonate = serviceAccountUser()
+	metricsAddr := freeLocalAddr()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		Scheme: scheme,
+		Metrics: metricsserver.Options{
+			BindAddress:    metricsAddr,
+			SecureServing:  true,
+			FilterProvider: filters.WithAuthenticationAndAuthorization,
+		},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                true, // the rendered Deployment runs with --leader-elect
 		LeaderElectionID:              "heimdall-operator.heimdall.io",
 		LeaderElectionNamespace:       manager.Namespace, // in a pod it is read from the ServiceAccount mount
 		LeaderElectionReleaseOnCancel: true,
-		Controller: config.Controller{
-			SkipNameValidation: ptr.To(true), // the suite starts the same controller twice
-			// A list or watch the RBAC forbids shows up as a cache that never syncs.
-			CacheSyncTimeout: 30 * time.Second,
-		},
+		// A list or watch the RBAC forbids shows up as a cache that never syncs: fail fast.
+		Controller: config.Controller{CacheSyncTimeout: 30 * time.Second},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&controllers.HeimdallInstanceReconciler{
@@ -154,7 +159,7 @@ func startManager() (stop func() error) {
 	mctx, mcancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
-	return func() error {
+	return "https://" + metricsAddr + "/metrics", func() error {
 		mcancel()
 		select {
 		case err := <-done:
@@ -163,4 +168,13 @@ func startManager() (stop func() error) {
 			return fmt.Errorf("manager did not stop within 30s")
 		}
 	}
+}
+
+// freeLocalAddr picks a free loopback port for the metrics server.
+func freeLocalAddr() string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().String()
 }
