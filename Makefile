@@ -45,6 +45,10 @@ verify-generated: generate manifests ## Fail when generated code or manifests ar
 k8s-binaries: ## Build kube-apiserver, etcd and kubectl from Go modules into the cache (once per version).
 	K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh kube-apiserver etcd kubectl
 
+.PHONY: sim-binaries
+sim-binaries: k8s-binaries ## Also build kube-controller-manager, kube-scheduler and kwok for the simulated cluster (test-e2e, demo).
+	K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh kube-controller-manager kube-scheduler kwok
+
 .PHONY: test
 test: verify-generated vet test-operator test-server ## Run all tests (operator on envtest, server on real PostgreSQL/Redis).
 
@@ -55,6 +59,11 @@ test-operator: k8s-binaries ## Run the operator's unit and envtest suites.
 .PHONY: test-install
 test-install: k8s-binaries ## Render config/, install it on envtest and reconcile under its own RBAC; check the compose stack.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -count=1 ./test/install/... ./test/compose/...
+
+.PHONY: test-e2e
+test-e2e: sim-binaries build ## Run the end-to-end suite: bin/manager under its own RBAC on a simulated cluster (kwok nodes).
+	$(MAKE) -C server build
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -tags e2e -count=1 -timeout 30m ./hack/simcluster/... ./test/e2e/... $(E2E_ARGS)
 
 .PHONY: test-server
 test-server: ## Run the server's tests against real PostgreSQL and Redis.
@@ -75,8 +84,8 @@ run: manifests generate ## Run the operator against the cluster in ~/.kube/confi
 	go run . --leader-elect=false
 
 .PHONY: demo
-demo: k8s-binaries ## Start a local control plane, install the CRD, run the operator on the sample, show the result.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh | tail -n1)" go run ./hack/demo $(DEMO_ARGS)
+demo: sim-binaries build ## Simulated cluster + operator + the sample until Ready=True; prints what it made. Ctrl-C stops it.
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go run ./hack/demo $(DEMO_ARGS)
 
 .PHONY: build-installer
 build-installer: ## Render config/default with the image IMG into dist/install.yaml (one file for kubectl apply -f).

@@ -1,45 +1,34 @@
-// Command demo starts a local control plane (envtest's kube-apiserver and etcd, built by
-// hack/k8s-binaries.sh), installs the CRD, runs the operator in-process, applies the sample
-// HeimdallInstance and prints what the operator created. It keeps running until Ctrl-C, so the
-// cluster can be explored with the printed KUBECONFIG, then tears everything down.
-//
-// envtest runs no controllers and no nodes: Deployments get no pods, so the instance reports
-// Progressing ("Waiting for postgres, redis, fusionAuth, server"), which is the truth here.
+// Command demo runs the operator on a simulated cluster (hack/simcluster: kube-apiserver, etcd,
+// kube-controller-manager, kube-scheduler and kwok's fake node, all built by
+// hack/k8s-binaries.sh), installs it as `make test-e2e` does, applies the sample
+// HeimdallInstance, waits until it is Ready and prints what the operator created. It keeps
+// running until Ctrl-C, so the cluster can be explored with the printed KUBECONFIG, then tears
+// everything down. No container runs: kwok marks the pods Running and Ready.
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
-	"github.com/heimdall-io/heimdall-operator/controllers"
-	"github.com/heimdall-io/heimdall-operator/controllers/resources"
+	"github.com/heimdall-io/heimdall-operator/hack/simcluster"
 )
 
 func main() {
@@ -51,145 +40,138 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+func run(ctx context.Context, args []string, out io.Writer) (err error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	sample := fs.String("sample", "config/samples/heimdall_v1alpha1_heimdallinstance.yaml", "HeimdallInstance manifest to apply")
 	namespace := fs.String("namespace", "heimdall", "namespace of the demo instance")
+	managerBin := fs.String("manager", "bin/manager", "operator binary (make build)")
+	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for Ready=True")
 	once := fs.Bool("once", false, "exit after printing instead of waiting for Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which builds the control plane binaries")
+		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, which builds the cluster binaries")
 	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	if _, err := os.Stat(*managerBin); err != nil {
+		return fmt.Errorf("operator binary: %w (run `make demo`, which builds it)", err)
+	}
 
-	fmt.Fprintln(out, "==> starting kube-apiserver and etcd")
-	env := &envtest.Environment{CRDDirectoryPaths: []string{"config/crd/bases"}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	fmt.Fprintln(out, "==> starting the simulated cluster")
+	cluster, err := simcluster.Start(ctx, simcluster.Options{BinDir: assets, Log: out})
 	if err != nil {
-		return fmt.Errorf("start control plane: %w", err)
+		return err
 	}
 	defer func() {
-		fmt.Fprintln(out, "==> stopping the control plane")
-		_ = env.Stop()
+		fmt.Fprintln(out, "==> stopping the operator and the cluster")
+		err = errors.Join(err, cluster.Stop())
 	}()
-	kubeconfig, err := writeKubeconfig(env)
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(filepath.Dir(kubeconfig))
 
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(heimdallv1.AddToScheme(scheme))
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	fmt.Fprintln(out, "==> installing the operator (config/default: CRD, namespace, RBAC)")
+	op, err := cluster.InstallOperator(ctx, "config/default")
 	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
+		return err
 	}
-	if err := (&controllers.HeimdallInstanceReconciler{
-		Client: mgr.GetClient(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder(resources.FieldManager),
-		Images:   resources.ImagesFromEnv(os.Getenv),
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up controller: %w", err)
+	manager, err := cluster.StartOperator(op, *managerBin)
+	if err != nil {
+		return err
 	}
-	mgrCtx, stopMgr := context.WithCancel(ctx)
-	defer stopMgr()
-	mgrErr := make(chan error, 1)
-	go func() { mgrErr <- mgr.Start(mgrCtx) }()
-	fmt.Fprintln(out, "==> operator running")
+	fmt.Fprintf(out, "==> operator running as system:serviceaccount:%s:%s (log: %s)\n", op.Namespace, op.ServiceAccount, manager.LogPath)
 
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	name, err := applySample(ctx, c, *sample, *namespace)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "==> applied %s as %s/%s; waiting for the operator\n", *sample, *namespace, name)
-	if err := waitReconciled(ctx, c, *namespace, name); err != nil {
-		return err
-	}
-
-	kubectl := filepath.Join(assets, "kubectl")
-	for _, args := range [][]string{
-		{"get", "hdi,deploy,sts,svc,hpa,cm,secrets,sa", "-n", *namespace},
-		{"get", "hdi", name, "-n", *namespace, "-o", "jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}) {.message}{\"\\n\"}{end}"},
-	} {
+	kubectl := func(args ...string) error {
 		fmt.Fprintf(out, "\n$ kubectl %s\n", strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
+		b, err := cluster.Kubectl(ctx, args...)
+		out.Write(b) //nolint:errcheck
+		if err != nil {
 			return fmt.Errorf("kubectl %s: %w", args[0], err)
 		}
+		return nil
 	}
-	fmt.Fprintln(out, "\nenvtest runs no kubelet or controllers, so no pods start and the instance stays Progressing.")
+	if err := kubectl("create", "namespace", *namespace); err != nil {
+		return err
+	}
+	if err := kubectl("apply", "-n", *namespace, "-f", *sample); err != nil {
+		return err
+	}
+	name, err := sampleName(ctx, cluster, *namespace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n==> waiting for %s/%s to be Ready\n", *namespace, name)
+	start := time.Now()
+	if err := waitReady(ctx, cluster, *namespace, name, *timeout, manager); err != nil {
+		_ = kubectl("get", "hdi,deploy,sts,job,pods", "-n", *namespace)
+		return err
+	}
+	fmt.Fprintf(out, "==> Ready=True after %s\n", time.Since(start).Round(100*time.Millisecond))
+
+	for _, args := range [][]string{
+		{"get", "hdi,deploy,sts,svc,hpa,cronjob,secrets", "-n", *namespace},
+		{"get", "hdi", name, "-n", *namespace, "-o", "jsonpath={range .status.conditions[*]}{.type}={.status} ({.reason}) {.message}{\"\\n\"}{end}"},
+	} {
+		if err := kubectl(args...); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(out, "\nNo container ran: kwok plays the kubelet and marks pods Running and Ready; everything else is real Kubernetes.")
 	if *once {
 		return nil
 	}
-	fmt.Fprintf(out, "\nExplore with:  export KUBECONFIG=%s; %s get hdi -A\nPress Ctrl-C to stop and clean up.\n", kubeconfig, kubectl)
+	fmt.Fprintf(out, "\nExplore with:  export KUBECONFIG=%s; %s get hdi,pods -A\nPress Ctrl-C to stop and clean up.\n",
+		cluster.Kubeconfig, filepath.Join(assets, "kubectl"))
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-mgrErr:
+	case <-manager.Done():
+		return fmt.Errorf("operator exited: %v\n%s", manager.Err(), manager.Tail(20))
+	}
+}
+
+func newClient(c *simcluster.Cluster) (client.Client, error) {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(heimdallv1.AddToScheme(scheme))
+	return client.New(c.Config, client.Options{Scheme: scheme})
+}
+
+// sampleName is the name of the one HeimdallInstance the sample created.
+func sampleName(ctx context.Context, c *simcluster.Cluster, ns string) (string, error) {
+	cl, err := newClient(c)
+	if err != nil {
+		return "", err
+	}
+	var list heimdallv1.HeimdallInstanceList
+	if err := cl.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return "", fmt.Errorf("list instances: %w", err)
+	}
+	if len(list.Items) != 1 {
+		return "", fmt.Errorf("want one HeimdallInstance in %s, found %d", ns, len(list.Items))
+	}
+	return list.Items[0].Name, nil
+}
+
+func waitReady(ctx context.Context, c *simcluster.Cluster, ns, name string, timeout time.Duration, manager *simcluster.Process) error {
+	cl, err := newClient(c)
+	if err != nil {
 		return err
 	}
-}
-
-func writeKubeconfig(env *envtest.Environment) (string, error) {
-	user, err := env.ControlPlane.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", fmt.Errorf("add user: %w", err)
-	}
-	b, err := user.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "heimdall-demo-")
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, b, 0o600)
-}
-
-// applySample creates the namespace and the first HeimdallInstance in the manifest.
-func applySample(ctx context.Context, c client.Client, path, ns string) (string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read sample: %w", err)
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return "", fmt.Errorf("create namespace: %w", err)
-	}
-	for _, doc := range bytes.Split(raw, []byte("\n---")) {
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
-			return "", fmt.Errorf("parse sample: %w", err)
+	hi := &heimdallv1.HeimdallInstance{}
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if manager.Exited() {
+			return false, fmt.Errorf("operator exited: %v\n%s", manager.Err(), manager.Tail(20))
 		}
-		if u.GetKind() != "HeimdallInstance" {
-			continue
-		}
-		u.SetNamespace(ns)
-		if err := c.Create(ctx, u); err != nil {
-			return "", fmt.Errorf("create %s: %w", u.GetName(), err)
-		}
-		return u.GetName(), nil
-	}
-	return "", fmt.Errorf("no HeimdallInstance in %s", path)
-}
-
-func waitReconciled(ctx context.Context, c client.Client, ns, name string) error {
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		hi := &heimdallv1.HeimdallInstance{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, hi); err != nil {
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, hi); err != nil {
 			return false, err
 		}
-		d := &appsv1.Deployment{}
-		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.ServerName(hi)}, d)
-		return err == nil && hi.Status.ObservedGeneration == hi.Generation, client.IgnoreNotFound(err)
+		return hi.Status.ObservedGeneration == hi.Generation && meta.IsStatusConditionTrue(hi.Status.Conditions, "Ready"), nil
 	})
+	if err != nil {
+		ready := meta.FindStatusCondition(hi.Status.Conditions, "Ready")
+		if ready == nil {
+			ready = &metav1.Condition{Message: "no Ready condition yet"}
+		}
+		return fmt.Errorf("instance not Ready within %s: %s: %w", timeout, ready.Message, err)
+	}
+	return nil
 }
