@@ -45,7 +45,11 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 
-if ready ~= nil then
+-- Still working: say on what (a migration, components starting, ...).
+local progressing = conditions["Progressing"]
+if progressing ~= nil and progressing.status == "True" then
+  hs.message = describe(progressing)
+elseif ready ~= nil then
   hs.message = describe(ready)
 end
 return hs

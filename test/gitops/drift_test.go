@@ -71,13 +71,7 @@ var _ = Describe("GitOps drift", func() {
 			// Let the operator do all it does: create the children, then report them Ready.
 			hi := &heimdallv1.HeimdallInstance{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: applied.GetName()}}
 			Eventually(condition(hi, controllers.ConditionProgressing)).WithTimeout(timeout).ShouldNot(BeNil())
-			name := applied.GetName()
-			markReady(ns, name+"-postgres", true)
-			markReady(ns, name+"-redis", true)
-			markReady(ns, name+"-fusionauth", false)
-			markReady(ns, name, false)
-			Eventually(condition(hi, controllers.ConditionReady)).WithTimeout(timeout).
-				Should(HaveField("Status", metav1.ConditionTrue))
+			markAllReady(hi)
 
 			live := getLive(applied)
 			Expect(live.Object["spec"]).To(Equal(spec), "the operator changed spec")
