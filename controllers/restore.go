@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -97,6 +98,8 @@ func (r *HeimdallInstanceReconciler) startRestore(ctx context.Context, hi *heimd
 	wait, err := r.restoreBlocker(ctx, hi)
 	if err != nil || wait != "" {
 		rs.Message = wait
+		// Watches bring the server and PostgreSQL back; a volume the user creates is not watched.
+		st.requeueWithin(30 * time.Second)
 		return err
 	}
 	if err := r.applyChild(ctx, hi, resources.RestoreJob(hi, in)); err != nil {

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -199,5 +201,38 @@ var _ = Describe("Restore", func() {
 		finishJob(ns, st.JobName, true)
 		reconcileOnce(r, hi)
 		Expect(serverReplicas("dr")).To(HaveValue(BeEquivalentTo(2)), "spec.replicas once the data is in place")
+	})
+})
+
+var _ = Describe("Restore in a manager", func() {
+	It("follows the watches from request to a serving server", func() {
+		ns := watchedNamespace
+		hi := backupInstance(ns, "mgr-restore")
+		hi.Spec.Autoscaling = &heimdallv1.AutoscalingSpec{Enabled: false}
+		hi.Spec.Replicas = ptr.To[int32](1)
+		hi.Spec.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile}
+		hi = createInstance(hi)
+		phase := func(g Gomega) heimdallv1.RestorePhase {
+			got := &heimdallv1.HeimdallInstance{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(hi), got)).To(Succeed())
+			g.Expect(got.Status.Restore).NotTo(BeNil())
+			return got.Status.Restore.Phase
+		}
+		Eventually(phase).WithTimeout(20 * time.Second).Should(Equal(heimdallv1.RestorePending))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "mgr-restore-postgres"}, &appsv1.StatefulSet{})).To(Succeed())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		markReady(ns, "mgr-restore-postgres", true) // the StatefulSet watch brings the instance back
+
+		Eventually(phase).WithTimeout(20 * time.Second).Should(Equal(heimdallv1.RestoreRunning))
+		job := get(ns, resources.RestoreJobName(hi), &batchv1.Job{})
+		Expect(get(ns, "mgr-restore", &appsv1.Deployment{}).Spec.Replicas).To(HaveValue(BeEquivalentTo(0)))
+		finishJob(ns, job.Name, true) // the Job watch brings it back
+		Eventually(phase).WithTimeout(20 * time.Second).Should(Equal(heimdallv1.RestoreSucceeded))
+		Eventually(func(g Gomega) {
+			d := &appsv1.Deployment{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "mgr-restore"}, d)).To(Succeed())
+			g.Expect(d.Spec.Replicas).To(HaveValue(BeEquivalentTo(1)))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
 	})
 })
