@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -39,7 +40,11 @@ func run(args []string) error {
 			return err
 		}
 	}
-	if err := ValidateDir(opts.Root); err != nil {
+	errs, warnings := Validate(opts.Root)
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "bundle: warning:", w)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	fmt.Println("bundle: valid")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,13 +21,6 @@ var Validators = validation.DefaultBundleValidators.WithValidators(
 	validation.GoodPracticesValidator,
 	validation.AlphaDeprecatedAPIsValidator,
 )
-
-// ValidateDir loads bundle/ as OLM does and reports every error of the validators and of the
-// registry+v1 layout; warnings are returned too, joined after the errors, only when errors exist.
-func ValidateDir(root string) error {
-	errs, _ := Validate(root)
-	return errors.Join(errs...)
-}
 
 // Validate returns the validators' errors and warnings for the bundle under root.
 func Validate(root string) (errs, warnings []error) {
