@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,12 +41,21 @@ type HeimdallInstanceReconciler struct {
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Images   resources.Images
+	// Clock tells time-driven features (JWT key rotation) what time it is; nil is the real clock.
+	Clock clock.PassiveClock
+}
+
+func (r *HeimdallInstanceReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
 }
 
 // +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances,verbs=get;list;watch
 // +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=heimdall.io,resources=heimdallinstances/finalizers,verbs=update
-// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
@@ -108,6 +118,9 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 	if err := r.reconcileUpgrade(ctx, hi, st, &in); err != nil {
 		return err
 	}
+	if err := r.reconcileJWTRotation(ctx, hi, st, &in); err != nil {
+		return err
+	}
 	if in.Paused, err = r.observeRestore(ctx, hi, st); err != nil {
 		return err
 	}
@@ -152,6 +165,7 @@ func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&networkingv1.Ingress{}).
