@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -234,5 +235,24 @@ var _ = Describe("Restore in a manager", func() {
 			g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "mgr-restore"}, d)).To(Succeed())
 			g.Expect(d.Spec.Replicas).To(HaveValue(BeEquivalentTo(1)))
 		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+})
+
+var _ = Describe("Restore pod security", func() {
+	It("has the restore Job's pod admitted by the restricted Pod Security Standard", func() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "pss-restore-", Labels: map[string]string{
+			"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}}}
+		Expect(k8s.Create(ctx, ns)).To(Succeed())
+		hi := backupInstance(ns.Name, "pss")
+		hi.Spec.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile}
+		hi = createInstance(hi)
+		tpl := resources.RestoreJob(hi, resources.Inputs{Images: testImage}).Spec.Template
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "pss-", Namespace: ns.Name, Labels: tpl.Labels}, Spec: tpl.Spec}
+		pod.Spec.ServiceAccountName = "" // not created here; PSS does not look at it
+		Expect(k8s.Create(ctx, pod, client.DryRunAll)).To(Succeed())
+
+		bad := pod.DeepCopy()
+		bad.Spec.InitContainers[0].SecurityContext.Capabilities = nil
+		Expect(k8s.Create(ctx, bad, client.DryRunAll)).To(MatchError(ContainSubstring("capabilities")), "the check has teeth")
 	})
 })
