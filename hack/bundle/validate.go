@@ -15,11 +15,14 @@ import (
 const KubeVersion = "1.37"
 
 // Validators are the ones `operator-sdk bundle validate` runs by default (CSV, CRD, bundle), plus
-// the optional object, good-practice and removed-API checks that apply to any bundle.
+// the optional object and good-practice checks and the OperatorHub suite (metadata, capability
+// level and categories, APIs removed by KubeVersion).
 var Validators = validation.DefaultBundleValidators.WithValidators(
 	validation.ObjectValidator,
 	validation.GoodPracticesValidator,
-	validation.AlphaDeprecatedAPIsValidator,
+	validation.OperatorHubV2Validator,
+	validation.StandardCapabilitiesValidator,
+	validation.StandardCategoriesValidator,
 )
 
 // Validate returns the validators' errors and warnings for the bundle under root.
