@@ -42,9 +42,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	utilruntime.Must(heimdallv1.AddToScheme(scheme))
 	bin := os.Getenv("KUBEBUILDER_ASSETS")
 	Expect(bin).NotTo(BeEmpty(), "KUBEBUILDER_ASSETS is not set: run `make test-e2e`, which builds the cluster binaries")
-	managerBin, err := filepath.Abs(filepath.Join(repoRoot, "bin", "manager"))
-	Expect(err).NotTo(HaveOccurred())
+	managerBin := managerBinary()
 	Expect(managerBin).To(BeAnExistingFile(), "bin/manager is missing: run `make test-e2e` (it runs `make build` first)")
+	var err error
 
 	start := time.Now()
 	cluster, err = simcluster.Start(ctx, simcluster.Options{BinDir: bin, Log: GinkgoWriter})
@@ -75,6 +75,13 @@ var _ = AfterSuite(func() {
 	}
 	Expect(simcluster.ChildPIDs()).To(BeEmpty(), "child processes survived the suite")
 })
+
+// managerBinary is bin/manager, built by `make build`.
+func managerBinary() string {
+	p, err := filepath.Abs(filepath.Join(repoRoot, "bin", "manager"))
+	Expect(err).NotTo(HaveOccurred())
+	return p
+}
 
 // startOperator runs bin/manager as the operator's ServiceAccount and records its PID.
 func startOperator(managerBin string) {
