@@ -84,9 +84,9 @@ var _ = Describe("HeimdallInstance schema", func() {
 		Entry("replicas outside the autoscaling range", func(hi *heimdallv1.HeimdallInstance) {
 			hi.Spec.Replicas = ptr.To[int32](20)
 		}, "spec.replicas must lie within spec.autoscaling.minReplicas and spec.autoscaling.maxReplicas"),
-		Entry("two TLS sources", func(hi *heimdallv1.HeimdallInstance) {
-			hi.Spec.Ingress = &heimdallv1.IngressSpec{Host: "api.example.com", TLS: &heimdallv1.IngressTLSSpec{SecretName: "tls", ClusterIssuer: "le"}}
-		}, "spec.ingress.tls: set at most one of secretName, clusterIssuer, issuer"),
+		Entry("two TLS issuers", func(hi *heimdallv1.HeimdallInstance) {
+			hi.Spec.Ingress = &heimdallv1.IngressSpec{Host: "api.example.com", TLS: &heimdallv1.IngressTLSSpec{Issuer: "ca", ClusterIssuer: "le"}}
+		}, "spec.ingress.tls: set at most one of clusterIssuer and issuer"),
 		Entry("unknown log level", func(hi *heimdallv1.HeimdallInstance) { hi.Spec.LogLevel = "verbose" }, "spec.logLevel"),
 		Entry("SMTP port out of range", func(hi *heimdallv1.HeimdallInstance) {
 			hi.Spec.SMTP = &heimdallv1.SMTPSpec{Host: "smtp", Port: 70000}
