@@ -23,6 +23,9 @@ var (
 	componentReadyDesc = prometheus.NewDesc("heimdall_instance_component_ready",
 		"Whether a component (postgres, redis, fusionAuth, server) of the HeimdallInstance is ready (1) or not (0).",
 		[]string{"namespace", "name", "component"}, nil)
+	lastBackupDesc = prometheus.NewDesc("heimdall_instance_last_successful_backup_timestamp_seconds",
+		"When the HeimdallInstance's last scheduled backup completed (status.backup.lastSuccessfulTime), in Unix seconds; absent before the first one.",
+		[]string{"namespace", "name"}, nil)
 )
 
 // instanceCollector turns HeimdallInstance status into gauges.
@@ -39,6 +42,7 @@ func registerInstanceMetrics(reader client.Reader) error {
 func (c *instanceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- instanceReadyDesc
 	ch <- componentReadyDesc
+	ch <- lastBackupDesc
 }
 
 func (c *instanceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -61,6 +65,10 @@ func (c *instanceCollector) Collect(ch chan<- prometheus.Metric) {
 			if x.cs != nil {
 				ch <- prometheus.MustNewConstMetric(componentReadyDesc, prometheus.GaugeValue, gaugeBool(x.cs.Ready), hi.Namespace, hi.Name, x.name)
 			}
+		}
+		if b := hi.Status.Backup; b != nil && b.LastSuccessfulTime != nil {
+			ch <- prometheus.MustNewConstMetric(lastBackupDesc, prometheus.GaugeValue,
+				float64(b.LastSuccessfulTime.Unix()), hi.Namespace, hi.Name)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"errors"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -72,7 +73,7 @@ var _ = Describe("Monitoring", func() {
 		Expect(condition(get(ns, "mon", &heimdallv1.HeimdallInstance{}), ConditionMonitoringReady)).To(BeNil())
 	})
 
-	It("exports per-instance readiness gauges from the status", func() {
+	It("exports per-instance readiness and backup gauges from the status", func() {
 		hi := createInstance(minimalInstance(ns, "gauged"))
 		reconcileOnce(r, hi)
 		reg := prometheus.NewPedanticRegistry()
@@ -94,6 +95,16 @@ var _ = Describe("Monitoring", func() {
 			Expect(gauge(families, "heimdall_instance_component_ready", map[string]string{"namespace": ns, "name": "gauged", "component": c})).
 				To(HaveValue(BeEquivalentTo(1)), c)
 		}
+
+		Expect(gauge(families, "heimdall_instance_last_successful_backup_timestamp_seconds", labels)).To(BeNil(), "no backup yet")
+		hi = get(ns, "gauged", &heimdallv1.HeimdallInstance{})
+		done := metav1.NewTime(time.Date(2026, 12, 4, 2, 0, 30, 0, time.UTC))
+		hi.Status.Backup = &heimdallv1.BackupStatus{LastSuccessfulTime: &done}
+		Expect(k8s.Status().Update(ctx, hi)).To(Succeed())
+		families, err = reg.Gather()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(gauge(families, "heimdall_instance_last_successful_backup_timestamp_seconds", labels)).
+			To(HaveValue(BeEquivalentTo(done.Unix())))
 
 		Expect(k8s.Delete(ctx, hi)).To(Succeed())
 		Eventually(func() *float64 {
