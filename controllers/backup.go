@@ -3,7 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -91,8 +91,10 @@ func (r *HeimdallInstanceReconciler) observeBackup(ctx context.Context, hi *heim
 		return fmt.Errorf("get backup cronjob: %w", err)
 	}
 	next := &heimdallv1.BackupStatus{LastScheduleTime: cj.Status.LastScheduleTime, LastSuccessfulTime: cj.Status.LastSuccessfulTime}
-	if prev := st.next.Backup; prev != nil {
-		next.LastBackupFile = prev.LastBackupFile // pruned Jobs do not unmake a backup
+	prev := st.next.Backup
+	if prev != nil {
+		// Pruned Jobs neither unmake a backup nor a failure.
+		next.LastBackupFile, next.LastFailure = prev.LastBackupFile, prev.LastFailure
 	}
 	var jobs batchv1.JobList
 	if err := r.List(ctx, &jobs, client.InNamespace(hi.Namespace),
@@ -102,33 +104,56 @@ func (r *HeimdallInstanceReconciler) observeBackup(ctx context.Context, hi *heim
 	if file := newestBackupFile(cj, jobs.Items); file != "" {
 		next.LastBackupFile = file
 	}
+	if last := newestFinished(cj, jobs.Items); last != nil {
+		next.LastFailure = ""
+		if c := jobCondition(last, batchv1.JobFailed); c != nil {
+			next.LastFailure = fmt.Sprintf("Job %s: %s: %s", last.Name, c.Reason, c.Message)
+		}
+	}
+	if next.LastFailure != "" && (prev == nil || prev.LastFailure != next.LastFailure) {
+		r.Recorder.Eventf(hi, cj, corev1.EventTypeWarning, "BackupFailed", "Backup", "%s", next.LastFailure)
+	}
 	st.next.Backup = next
 	return nil
 }
 
 // newestBackupFile is the file of the newest scheduled Job of the CronJob that completed.
 func newestBackupFile(cj *batchv1.CronJob, jobs []batchv1.Job) string {
-	jobs = slices.DeleteFunc(slices.Clone(jobs), func(j batchv1.Job) bool {
-		_, _, scheduled := resources.BackupFileForJob(j.Name)
-		return !scheduled || !metav1.IsControlledBy(&j, cj) || !jobComplete(&j)
-	})
-	if len(jobs) == 0 {
+	newest := newestScheduled(cj, jobs, func(j *batchv1.Job) bool { return jobCondition(j, batchv1.JobComplete) != nil })
+	if newest == nil {
 		return ""
 	}
-	newest := slices.MaxFunc(jobs, func(a, b batchv1.Job) int {
-		_, ta, _ := resources.BackupFileForJob(a.Name)
-		_, tb, _ := resources.BackupFileForJob(b.Name)
-		return ta.Compare(tb)
-	})
 	file, _, _ := resources.BackupFileForJob(newest.Name)
 	return file
 }
 
-func jobComplete(j *batchv1.Job) bool {
-	for _, c := range j.Status.Conditions {
-		if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
-			return true
+// newestFinished is the newest scheduled Job of the CronJob that completed or failed.
+func newestFinished(cj *batchv1.CronJob, jobs []batchv1.Job) *batchv1.Job {
+	return newestScheduled(cj, jobs, func(j *batchv1.Job) bool {
+		return jobCondition(j, batchv1.JobComplete) != nil || jobCondition(j, batchv1.JobFailed) != nil
+	})
+}
+
+// newestScheduled is the Job of the CronJob with the latest scheduled time among those that match.
+func newestScheduled(cj *batchv1.CronJob, jobs []batchv1.Job, match func(*batchv1.Job) bool) *batchv1.Job {
+	var newest *batchv1.Job
+	var newestAt time.Time
+	for i := range jobs {
+		j := &jobs[i]
+		_, at, scheduled := resources.BackupFileForJob(j.Name)
+		if scheduled && metav1.IsControlledBy(j, cj) && match(j) && (newest == nil || at.After(newestAt)) {
+			newest, newestAt = j, at
 		}
 	}
-	return false
+	return newest
+}
+
+// jobCondition is the Job's condition of type t when it is true.
+func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i, c := range j.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return &j.Status.Conditions[i]
+		}
+	}
+	return nil
 }

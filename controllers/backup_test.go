@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/tools/events"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -187,6 +188,18 @@ var _ = Describe("Backups", func() {
 		Expect(st.LastBackupFile).To(Equal(want), "the newest Job that completed, not the failed one after it")
 		Expect(st.LastScheduleTime.Time).To(BeTemporally("==", lastSchedule.Time))
 		Expect(st.LastSuccessfulTime.Time).To(BeTemporally("==", lastSuccess.Time))
+		Expect(st.LastFailure).To(Equal("Job st-backup-" + itoa(newest) + ": BackoffLimitExceeded: Job has reached the specified backoff limit"))
+		Eventually(r.Recorder.(*events.FakeRecorder).Events).Should(Receive(ContainSubstring("Warning BackupFailed Job st-backup-" + itoa(newest))))
+
+		// The next night succeeds: the failure is over.
+		latest := newest + 24*60
+		job(latest)
+		finishJob(ns, "st-backup-"+itoa(latest), true)
+		reconcileOnce(r, hi)
+		st = get(ns, "st", &heimdallv1.HeimdallInstance{}).Status.Backup
+		want = "heimdall_20251205_020000.sql.gz"
+		Expect(st.LastBackupFile).To(Equal(want))
+		Expect(st.LastFailure).To(BeEmpty())
 
 		// The CronJob prunes old Jobs; the file written stays reported.
 		Expect(k8s.DeleteAllOf(ctx, &batchv1.Job{}, client.InNamespace(ns), client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())

@@ -53,4 +53,9 @@ type BackupStatus struct {
 	// in spec.restore.backupFile.
 	// +optional
 	LastBackupFile string `json:"lastBackupFile,omitempty"`
+
+	// LastFailure describes the newest finished backup Job when it failed (the Job's name, reason
+	// and message; `kubectl logs job/<name>` shows why). Empty once a later backup succeeds.
+	// +optional
+	LastFailure string `json:"lastFailure,omitempty"`
 }
