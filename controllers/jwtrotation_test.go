@@ -124,7 +124,7 @@ var _ = Describe("JWT key rotation", func() {
 		Expect(w.Load()).To(Equal(before), "an idle reconcile with rotation on must not write")
 		hash0 := d.Spec.Template.Annotations[resources.ConfigHashAnnotation]
 
-		By("publishing the next key when due, while the old key keeps signing")
+		By("generating and publishing the next key when due, while the old key keeps signing")
 		clock.SetTime(t0.Add(48 * time.Hour))
 		settle(r, hi)
 		jwt = get(ns, "rot-jwt", &corev1.Secret{})
@@ -139,17 +139,27 @@ var _ = Describe("JWT key rotation", func() {
 		Expect(d.Spec.Template.Annotations).To(HaveKeyWithValue(resources.AnnotationJWTVerifyKeyIDs, kidB))
 		Expect(status("rot")).To(And(HaveField("CurrentKeyID", kidA), HaveField("PendingKeyID", kidB),
 			HaveField("PublishedKeyIDs", []string{kidA, kidB})))
-		Expect(drainEvents(r)).To(ContainSubstring("JWTKeyPublished"))
+		Expect(jwt.Annotations).NotTo(HaveKey(resources.AnnotationJWTNextPublishedAt), "no pod serves it yet")
+		Expect(drainEvents(r)).To(ContainSubstring("JWTKeyGenerated"))
 
 		By("not switching before the pods have rolled out, however late it is")
 		clock.SetTime(t0.Add(50 * time.Hour))
 		settle(r, hi)
 		Expect(get(ns, "rot-jwt", &corev1.Secret{}).Data["private.pem"]).To(Equal(keyA))
 
-		By("switching signing once every pod verifies the new key, after an operator restart")
+		By("starting the JWKS cache grace once every pod publishes the new key, after an operator restart")
 		markReady(ns, "rot", false)
 		restarted, _ := directReconciler()
 		restarted.Clock = clock
+		settle(restarted, hi)
+		jwt = get(ns, "rot-jwt", &corev1.Secret{})
+		Expect(jwt.Data["private.pem"]).To(Equal(keyA))
+		Expect(jwt.Annotations).To(HaveKeyWithValue(resources.AnnotationJWTNextPublishedAt, "2026-12-03T10:00:00Z"))
+		Expect(drainEvents(restarted)).To(ContainSubstring("JWTKeyPublished"))
+
+		By("switching signing when relying parties' JWKS caches have expired")
+		switchedAt := t0.Add(50*time.Hour + resources.JWTPublishGrace)
+		clock.SetTime(switchedAt)
 		settle(restarted, hi)
 		jwt = get(ns, "rot-jwt", &corev1.Secret{})
 		Expect(keyID(jwt.Data["public.pem"])).To(Equal(kidB))
@@ -160,8 +170,8 @@ var _ = Describe("JWT key rotation", func() {
 		d, _ = server("rot")
 		Expect(d.Spec.Template.Annotations).To(HaveKeyWithValue(resources.AnnotationJWTVerifyKeyIDs, kidA))
 		Expect(status("rot")).To(And(HaveField("CurrentKeyID", kidB), HaveField("PendingKeyID", ""),
-			HaveField("PublishedKeyIDs", []string{kidB, kidA}), HaveField("LastRotationTime.Time", BeTemporally("==", t0.Add(50*time.Hour))),
-			HaveField("NextRotationTime.Time", BeTemporally("==", t0.Add(98*time.Hour)))))
+			HaveField("PublishedKeyIDs", []string{kidB, kidA}), HaveField("LastRotationTime.Time", BeTemporally("==", switchedAt)),
+			HaveField("NextRotationTime.Time", BeTemporally("==", switchedAt.Add(48*time.Hour)))))
 		Expect(drainEvents(restarted)).To(ContainSubstring("JWTKeyRotated"))
 
 		By("starting the old key's countdown once the switch has rolled out")

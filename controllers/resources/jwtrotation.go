@@ -34,7 +34,8 @@ const (
 
 	// AnnotationJWTSigningSince is when the current key began signing (RFC 3339).
 	AnnotationJWTSigningSince = "heimdall.io/jwt-signing-since"
-	// AnnotationJWTNextPublishedAt is when the next key was published (RFC 3339).
+	// AnnotationJWTNextPublishedAt is when every server pod had loaded the next key, so every
+	// JWKS response lists it (RFC 3339; absent until then).
 	AnnotationJWTNextPublishedAt = "heimdall.io/jwt-next-published-at"
 	// AnnotationJWTRetiredUntil maps each retired kid to the time its last token expires (RFC
 	// 3339; empty while pods may still sign with it).
@@ -68,7 +69,7 @@ type JWTKeys struct {
 	Signing         JWTKeyPair
 	SigningSince    time.Time // zero: rotation never scheduled
 	Next            *JWTKeyPair
-	NextPublishedAt time.Time
+	NextPublishedAt time.Time // zero until every pod has loaded Next
 	Retired         map[string]RetiredJWTKey // by kid
 }
 
@@ -85,8 +86,8 @@ func ReadJWTKeys(s *corev1.Secret) (JWTKeys, error) {
 		if err := ValidateRSAKeyPair(k.Next.PrivatePEM, k.Next.PublicPEM); err != nil {
 			return k, fmt.Errorf("next key: %w", err)
 		}
-		if k.NextPublishedAt, err = parseTime(a[AnnotationJWTNextPublishedAt]); err != nil || k.NextPublishedAt.IsZero() {
-			return k, fmt.Errorf("annotation %s: missing or invalid", AnnotationJWTNextPublishedAt)
+		if k.NextPublishedAt, err = parseTime(a[AnnotationJWTNextPublishedAt]); err != nil {
+			return k, fmt.Errorf("annotation %s: %w", AnnotationJWTNextPublishedAt, err)
 		}
 	}
 	until := map[string]string{}
@@ -128,7 +129,7 @@ func (k JWTKeys) WriteTo(s *corev1.Secret) {
 	setOrDelete(s.Annotations, AnnotationJWTNextPublishedAt, "")
 	if k.Next != nil {
 		s.Data[KeyNextPrivatePEM], s.Data[KeyNextPublicPEM] = k.Next.PrivatePEM, k.Next.PublicPEM
-		s.Annotations[AnnotationJWTNextPublishedAt] = formatTime(k.NextPublishedAt)
+		setOrDelete(s.Annotations, AnnotationJWTNextPublishedAt, formatTime(k.NextPublishedAt))
 	}
 	until := map[string]string{}
 	for kid, r := range k.Retired {
@@ -182,7 +183,8 @@ type JWTRotationInput struct {
 type JWTRotationPlan struct {
 	Keys    JWTKeys
 	Changed bool
-	// Events name each step taken: Published, Rotated, Retired, Expired, Discarded, Scheduled.
+	// Events name each step taken: Scheduled, Generated, Published, Rotated, Retired, Expired,
+	// Discarded.
 	Events []JWTRotationEvent
 	// RequeueAfter is when the timeline next needs a look (0: never).
 	RequeueAfter time.Duration
@@ -230,7 +232,12 @@ func PlanJWTRotation(in JWTRotationInput) (JWTRotationPlan, error) {
 		// Rotation turned off mid-way: the next key never signed, so dropping it is safe.
 		k.Next, k.NextPublishedAt = nil, time.Time{}
 		step("Discarded", "JWT rotation turned off; the unused next key is discarded")
-	case k.Next != nil && in.RolledOut && !in.Now.Before(k.NextPublishedAt.Add(JWTPublishGrace)):
+	case k.Next != nil && k.NextPublishedAt.IsZero() && in.RolledOut:
+		// Only now does every JWKS response list the key; relying parties' caches start to learn it.
+		k.NextPublishedAt = in.Now
+		step("Published", "Every server pod publishes JWT key %s; it signs from %s", kidOf(k.Next.PublicPEM),
+			formatTime(in.Now.Add(JWTPublishGrace)))
+	case k.Next != nil && !k.NextPublishedAt.IsZero() && in.RolledOut && !in.Now.Before(k.NextPublishedAt.Add(JWTPublishGrace)):
 		oldKID, err := JWTKeyID(k.Signing.PublicPEM)
 		if err != nil {
 			return p, fmt.Errorf("current key: %w", err)
@@ -252,8 +259,8 @@ func PlanJWTRotation(in JWTRotationInput) (JWTRotationPlan, error) {
 		if err != nil {
 			return p, fmt.Errorf("next key: %w", err)
 		}
-		k.Next, k.NextPublishedAt = &pair, in.Now
-		step("Published", "JWT key %s published; it signs once every pod verifies it", kid)
+		k.Next = &pair
+		step("Generated", "JWT key %s generated; it is being published to every server pod", kid)
 	}
 	p.RequeueAfter = nextDue(*k, in)
 	return p, nil
@@ -265,10 +272,9 @@ func nextDue(k JWTKeys, in JWTRotationInput) time.Duration {
 	if k.Next == nil && in.Interval > 0 {
 		due = append(due, k.SigningSince.Add(in.Interval))
 	}
-	waitingForRollout := false
-	if k.Next != nil {
+	waitingForRollout := k.Next != nil && (k.NextPublishedAt.IsZero() || !in.RolledOut)
+	if k.Next != nil && !k.NextPublishedAt.IsZero() {
 		due = append(due, k.NextPublishedAt.Add(JWTPublishGrace))
-		waitingForRollout = true
 	}
 	for _, r := range k.Retired {
 		if r.Until.IsZero() {
@@ -311,6 +317,12 @@ func JWTStatus(k JWTKeys, interval time.Duration) (*heimdallv1.JWTStatus, error)
 		}
 	}
 	return st, nil
+}
+
+// kidOf is JWTKeyID for keys already validated.
+func kidOf(publicPEM []byte) string {
+	id, _ := JWTKeyID(publicPEM)
+	return id
 }
 
 // JWTKeyID is the RFC 7638 SHA-256 thumbprint of a PEM RSA public key, base64url: the "kid" the

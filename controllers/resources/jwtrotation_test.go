@@ -95,19 +95,29 @@ func TestPlanJWTRotationTimeline(t *testing.T) {
 		keys: JWTKeys{Signing: a, SigningSince: now.Add(-10 * day)},
 		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-10 * day)}, requeue: 80 * day, verify: []string{}},
 	}, {
-		name: "due: the next key is published, not yet signing", interval: interval,
+		name: "due: the next key is generated and goes to the pods, not yet signing", interval: interval,
 		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval)},
-		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval), Next: &b, NextPublishedAt: now},
-			changed: true, events: []string{"Published"}, requeue: time.Minute, verify: []string{kid(t, b)}},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval), Next: &b},
+			changed: true, events: []string{"Generated"}, requeue: time.Minute, verify: []string{kid(t, b)}},
 	}, {
-		name: "published, pods not rolled out: signing waits", interval: interval,
-		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - time.Hour), Next: &b, NextPublishedAt: now.Add(-time.Hour)},
-		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - time.Hour), Next: &b, NextPublishedAt: now.Add(-time.Hour)},
+		name: "generated, pods not rolled out, however long: signing waits", interval: interval,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - day), Next: &b},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - day), Next: &b},
 			requeue: time.Minute, verify: []string{kid(t, b)}},
 	}, {
-		name: "published and rolled out, JWKS caches may be stale: signing waits out the grace", interval: interval, rolledOut: true,
+		name: "generated and rolled out: every JWKS lists it now, the grace starts", interval: interval, rolledOut: true,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - day), Next: &b},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - day), Next: &b, NextPublishedAt: now},
+			changed: true, events: []string{"Published"}, requeue: JWTPublishGrace, verify: []string{kid(t, b)}},
+	}, {
+		name: "published, JWKS caches may be stale: signing waits out the grace", interval: interval, rolledOut: true,
 		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval), Next: &b, NextPublishedAt: now.Add(-4 * time.Minute)},
 		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval), Next: &b, NextPublishedAt: now.Add(-4 * time.Minute)},
+			requeue: 6 * time.Minute, verify: []string{kid(t, b)}},
+	}, {
+		name: "published, grace over, but a new rollout is under way: signing waits for it", interval: interval,
+		keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - time.Hour), Next: &b, NextPublishedAt: now.Add(-time.Hour)},
+		want: want{keys: JWTKeys{Signing: a, SigningSince: now.Add(-interval - time.Hour), Next: &b, NextPublishedAt: now.Add(-time.Hour)},
 			requeue: time.Minute, verify: []string{kid(t, b)}},
 	}, {
 		name: "published, rolled out, grace over: signing switches, the old key stays published", interval: interval, rolledOut: true,
@@ -133,9 +143,9 @@ func TestPlanJWTRotationTimeline(t *testing.T) {
 	}, {
 		name: "a short interval: a second key is published while the first retired one still verifies", interval: 24 * time.Hour,
 		keys: JWTKeys{Signing: b, SigningSince: now.Add(-day), Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM, Until: now.Add(29 * day)}}},
-		want: want{keys: JWTKeys{Signing: b, SigningSince: now.Add(-day), Next: &c, NextPublishedAt: now,
+		want: want{keys: JWTKeys{Signing: b, SigningSince: now.Add(-day), Next: &c,
 			Retired: map[string]RetiredJWTKey{kid(t, a): {PublicPEM: a.PublicPEM, Until: now.Add(29 * day)}}},
-			changed: true, events: []string{"Published"}, requeue: time.Minute, verify: []string{kid(t, a), kid(t, c)}},
+			changed: true, events: []string{"Generated"}, requeue: time.Minute, verify: []string{kid(t, a), kid(t, c)}},
 	}, {
 		name: "rotation turned off mid-way: the unused next key is discarded, retired keys still expire on time",
 		keys: JWTKeys{Signing: b, SigningSince: now.Add(-interval), Next: &c, NextPublishedAt: now.Add(-time.Hour),
@@ -205,15 +215,17 @@ func TestPlanJWTRotationTimeline(t *testing.T) {
 	}
 }
 
-// A simulated week of rotations with rolling updates that take 30 minutes (longer than the
+// A simulated week of rotations with rolling updates that take 27 minutes (longer than the
 // publish grace): pods load a key state when they start and keep it, and old and new pods serve
-// side by side until a rollout finishes. Invariants: a new pod verifies every token signed within
-// the token lifetime, and every serving pod verifies the tokens a new pod signs.
+// side by side until a rollout finishes. A relying party caches the JWKS of the oldest serving pod
+// for 300 s (the server's max-age). Invariants: a new pod verifies every token signed within the
+// token lifetime, every serving pod verifies the tokens a new pod signs, and the relying party's
+// cached JWKS lists every key that signs.
 func TestPlanJWTRotationNeverLogsAnybodyOut(t *testing.T) {
 	a, b, c := pairs(t)
 	next := []JWTKeyPair{b, c, a, b, c, a, b, c}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	const interval, lifetime, rolloutTime = 48 * time.Hour, 2 * time.Hour, 30 * time.Minute
+	const interval, lifetime, rolloutTime = 48 * time.Hour, 2 * time.Hour, 27 * time.Minute
 	type pod struct {
 		signer   string
 		verifies map[string]bool
@@ -231,7 +243,8 @@ func TestPlanJWTRotationNeverLogsAnybodyOut(t *testing.T) {
 	}
 	keys := JWTKeys{Signing: a}
 	pods := []pod{load(keys)}
-	var rolloutStarted time.Time
+	var rolloutStarted, rpFetched time.Time
+	var rpCache map[string]bool
 	lastSigned := map[string]time.Time{}
 	rotations := 0
 	for step := 0; now.Before(time.Date(2026, 1, 8, 0, 0, 0, 0, time.UTC)); step++ {
@@ -250,6 +263,14 @@ func TestPlanJWTRotationNeverLogsAnybodyOut(t *testing.T) {
 			pods = pods[len(pods)-1:] // the rollout finished: only the newest template serves
 		}
 		lastSigned[pods[len(pods)-1].signer] = now
+		if rpCache == nil || now.Sub(rpFetched) >= 300*time.Second {
+			rpCache, rpFetched = pods[0].verifies, now
+		}
+		for _, p := range pods {
+			if !rpCache[p.signer] {
+				t.Fatalf("%s: a relying party's cached JWKS lacks the signing key %s", now, p.signer[:6])
+			}
+		}
 		want := load(keys)
 		rolledOut := len(pods) == 1 && maps.Equal(pods[0].verifies, want.verifies)
 		plan, err := PlanJWTRotation(JWTRotationInput{Keys: keys, Interval: interval, TokenLifetime: lifetime,
@@ -338,8 +359,10 @@ func TestJWTKeysSecretRoundTrip(t *testing.T) {
 	}
 
 	for name, bad := range map[string]*corev1.Secret{
-		"signing-since not RFC 3339": {ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTSigningSince: "yesterday"}}},
-		"next key without its time":  {Data: map[string][]byte{KeyNextPrivatePEM: c.PrivatePEM, KeyNextPublicPEM: c.PublicPEM}},
+		"signing-since not RFC 3339":       {ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTSigningSince: "yesterday"}}},
+		"next key without its public half": {Data: map[string][]byte{KeyNextPrivatePEM: c.PrivatePEM}},
+		"next-published-at not RFC 3339": {Data: map[string][]byte{KeyNextPrivatePEM: c.PrivatePEM, KeyNextPublicPEM: c.PublicPEM},
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTNextPublishedAt: "soon"}}},
 		"next key pair mismatched": {Data: map[string][]byte{KeyNextPrivatePEM: c.PrivatePEM, KeyNextPublicPEM: a.PublicPEM},
 			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTNextPublishedAt: "2026-12-04T12:00:00Z"}}},
 		"retired-until not JSON": {ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationJWTRetiredUntil: "{"}}},
@@ -447,15 +470,19 @@ func TestJWTVerifyKeysRolledOut(t *testing.T) {
 		d    *appsv1.Deployment
 		want bool
 	}{
-		"no Deployment":                    {nil, false},
-		"template without the annotation":  {deploy("-", 2, 2, 3, 3, 3), false},
-		"template names other keys":        {deploy("other", 2, 2, 3, 3, 3), false},
-		"template not observed yet":        {deploy(kid(t, a), 3, 2, 3, 3, 3), false},
-		"old pods still running (surge)":   {deploy(kid(t, a), 2, 2, 4, 3, 4), false},
-		"updated pods not ready":           {deploy(kid(t, a), 2, 2, 3, 3, 2), false},
-		"not all replicas updated":         {deploy(kid(t, a), 2, 2, 3, 2, 3), false},
-		"every pod updated and ready":      {deploy(kid(t, a), 2, 2, 3, 3, 3), true},
-		"scaled to zero (a paused server)": {func() *appsv1.Deployment { d := deploy(kid(t, a), 2, 2, 0, 0, 0); d.Spec.Replicas = ptr.To[int32](0); return d }(), true},
+		"no Deployment":                   {nil, false},
+		"template without the annotation": {deploy("-", 2, 2, 3, 3, 3), false},
+		"template names other keys":       {deploy("other", 2, 2, 3, 3, 3), false},
+		"template not observed yet":       {deploy(kid(t, a), 3, 2, 3, 3, 3), false},
+		"old pods still running (surge)":  {deploy(kid(t, a), 2, 2, 4, 3, 4), false},
+		"updated pods not ready":          {deploy(kid(t, a), 2, 2, 3, 3, 2), false},
+		"not all replicas updated":        {deploy(kid(t, a), 2, 2, 3, 2, 3), false},
+		"every pod updated and ready":     {deploy(kid(t, a), 2, 2, 3, 3, 3), true},
+		"scaled to zero (a paused server)": {func() *appsv1.Deployment {
+			d := deploy(kid(t, a), 2, 2, 0, 0, 0)
+			d.Spec.Replicas = ptr.To[int32](0)
+			return d
+		}(), true},
 	} {
 		if got := JWTVerifyKeysRolledOut(tc.d, keys); got != tc.want {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)
