@@ -53,7 +53,8 @@ sim-binaries: k8s-binaries ## Also build kube-controller-manager, kube-scheduler
 test: verify-generated vet test-operator test-server ## Run all tests (operator on envtest, server on real PostgreSQL/Redis).
 
 .PHONY: test-operator
-test-operator: k8s-binaries ## Run the operator's unit and envtest suites.
+test-operator: k8s-binaries ## Run the operator's unit and envtest suites (the backup scripts run on a real PostgreSQL).
+	$(MAKE) -C server test-deps
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -race -count=1 ./...
 
 .PHONY: test-install
