@@ -3,6 +3,7 @@ package controllers
 import (
 	"os"
 	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -52,6 +53,7 @@ var _ = Describe("HeimdallInstance schema", func() {
 			Expect(err.Error()).To(ContainSubstring(want))
 		},
 		Entry("missing version", func(hi *heimdallv1.HeimdallInstance) { hi.Spec.Version = "" }, "spec.version"),
+		Entry("name too long for its children", func(hi *heimdallv1.HeimdallInstance) { hi.Name = strings.Repeat("a", 41) }, "metadata.name"),
 		Entry("issuer not a URL", func(hi *heimdallv1.HeimdallInstance) { hi.Spec.Issuer = "not a url" }, "spec.issuer"),
 		Entry("access token outliving the refresh token", func(hi *heimdallv1.HeimdallInstance) {
 			hi.Spec.Tokens = heimdallv1.TokensSpec{AccessTokenLifetimeSeconds: 3600, RefreshTokenLifetimeSeconds: 60}

@@ -419,6 +419,9 @@ type ComponentStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// Child names append up to 20 characters (<name>-postgres-<revision hash> is a label value, at
+// most 63), so the instance name is capped where every child name stays valid.
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters: the operator derives child names from it"
 
 // HeimdallInstance is one Heimdall auth service installation.
 type HeimdallInstance struct {
