@@ -58,6 +58,7 @@ var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() 
 	})
 
 	It("lets the operator, as its own ServiceAccount, reconcile the full production sample", func() {
+		_, logStart := managerLogs.Since(0)
 		hi := createSample()
 		Eventually(func(g Gomega) {
 			g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(hi), hi)).To(Succeed())
@@ -94,12 +95,20 @@ var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() 
 		lease := &coordinationv1.Lease{}
 		Expect(admin.Get(ctx, client.ObjectKey{Namespace: manager.Namespace, Name: "heimdall-operator.heimdall.io"}, lease)).To(Succeed())
 		Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).NotTo(BeEmpty())
+		Eventually(func(g Gomega) {
+			var evs corev1.EventList
+			g.Expect(admin.List(ctx, &evs, client.InNamespace(manager.Namespace))).To(Succeed())
+			g.Expect(evs.Items).To(ContainElement(HaveField("Reason", "LeaderElection")))
+		}).WithTimeout(10*time.Second).Should(Succeed(), "the leader-election event was not recorded")
 
 		// Metrics: the manager checks scrapers with the API server (metrics-auth-role); a scraper
 		// bound to the metrics-reader ClusterRole reads them, anyone else is refused.
 		scrape(metricsURL, "", http.StatusUnauthorized)
 		scrape(metricsURL, scraperToken(false), http.StatusForbidden)
 		scrape(metricsURL, scraperToken(true), http.StatusOK)
+
+		logs, _ := managerLogs.Since(logStart)
+		Expect(strings.ToLower(logs)).NotTo(ContainSubstring("forbidden"))
 	})
 
 	It("catches a missing verb: without create on deployments the instance reports forbidden", func() {
@@ -127,6 +136,8 @@ var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() 
 			g.Expect(degraded.Message).To(ContainSubstring("forbidden"))
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Expect(warnings(hi.Namespace)).To(ContainElement(ContainSubstring("forbidden")))
+		logs, _ := managerLogs.Since(0)
+		Expect(logs).To(ContainSubstring("forbidden"), "the log check of the positive case would see this")
 		deps := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "apps/v1", "kind": "DeploymentList"}}
 		Expect(admin.List(ctx, deps, client.InNamespace(hi.Namespace))).To(Succeed())
 		Expect(deps.Items).To(BeEmpty())

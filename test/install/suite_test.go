@@ -1,10 +1,13 @@
 package install
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -35,14 +39,15 @@ import (
 const installFieldManager = "kubectl"
 
 var (
-	ctx      context.Context
-	cancel   context.CancelFunc
-	testEnv  *envtest.Environment
-	adminCfg *rest.Config
-	admin    client.Client // cluster-admin: installs, creates the sample, inspects
-	scheme   = runtime.NewScheme()
-	rendered []*unstructured.Unstructured // config/default, rendered once
-	manager  *appsv1.Deployment           // the rendered operator Deployment
+	managerLogs = &logBuffer{}
+	ctx         context.Context
+	cancel      context.CancelFunc
+	testEnv     *envtest.Environment
+	adminCfg    *rest.Config
+	admin       client.Client // cluster-admin: installs, creates the sample, inspects
+	scheme      = runtime.NewScheme()
+	rendered    []*unstructured.Unstructured // config/default, rendered once
+	manager     *appsv1.Deployment           // the rendered operator Deployment
 )
 
 func TestInstall(t *testing.T) {
@@ -51,7 +56,11 @@ func TestInstall(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	// The manager's logs and client-go's (reflectors log list/watch failures through klog) go to
+	// one buffer too, so a spec can assert that nothing was forbidden.
+	logger := zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, managerLogs)), zap.UseDevMode(true))
+	logf.SetLogger(logger)
+	klog.SetLogger(logger)
 	ctx, cancel = context.WithCancel(context.Background())
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
@@ -177,4 +186,23 @@ func freeLocalAddr() string {
 	Expect(err).NotTo(HaveOccurred())
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// logBuffer is a goroutine-safe log sink.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Since returns what was logged after offset, and the new offset.
+func (b *logBuffer) Since(offset int) (string, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()[offset:], b.buf.Len()
 }
