@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,13 +31,26 @@ var (
 
 // instanceCollector turns HeimdallInstance status into gauges.
 type instanceCollector struct {
+	mu     sync.RWMutex
 	reader client.Reader
 }
+
+// instanceMetrics is registered once per process: metrics.Registry is process-wide, while a
+// process (a test suite) may set up more than one manager; the latest one's cache is read.
+var (
+	instanceMetrics  = &instanceCollector{}
+	registerInstance sync.Once
+)
 
 // registerInstanceMetrics adds the per-instance gauges to the manager's metrics endpoint; the
 // reader is the manager's cache, so a scrape costs no API request.
 func registerInstanceMetrics(reader client.Reader) error {
-	return metrics.Registry.Register(&instanceCollector{reader: reader})
+	instanceMetrics.mu.Lock()
+	instanceMetrics.reader = reader
+	instanceMetrics.mu.Unlock()
+	var err error
+	registerInstance.Do(func() { err = metrics.Registry.Register(instanceMetrics) })
+	return err
 }
 
 func (c *instanceCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -46,10 +60,13 @@ func (c *instanceCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *instanceCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	reader := c.reader
+	c.mu.RUnlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var list heimdallv1.HeimdallInstanceList
-	if err := c.reader.List(ctx, &list); err != nil {
+	if err := reader.List(ctx, &list); err != nil {
 		ch <- prometheus.NewInvalidMetric(instanceReadyDesc, err)
 		return
 	}

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"errors"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
 )
@@ -113,10 +113,17 @@ var _ = Describe("Monitoring", func() {
 		}).Should(BeNil(), "a deleted instance leaves no series behind")
 	})
 
-	It("registers the gauges on the manager's metrics endpoint", func() {
-		// The suite's manager registered them in SetupWithManager; a second collector collides.
-		err := registerInstanceMetrics(k8s)
-		var already prometheus.AlreadyRegisteredError
-		Expect(errors.As(err, &already)).To(BeTrue(), "got %v", err)
+	It("serves the gauges on the manager's metrics endpoint", func() {
+		hi := createInstance(minimalInstance(watchedNamespace, "scraped"))
+		Eventually(func() *float64 {
+			families, err := metrics.Registry.Gather()
+			Expect(err).NotTo(HaveOccurred())
+			return gauge(families, "heimdall_instance_ready", map[string]string{"namespace": watchedNamespace, "name": "scraped"})
+		}).WithTimeout(20*time.Second).ShouldNot(BeNil(), "the suite's manager registered the collector in SetupWithManager")
+		instanceMetrics.mu.RLock()
+		current := instanceMetrics.reader // the suite manager's cache: keep it
+		instanceMetrics.mu.RUnlock()
+		Expect(registerInstanceMetrics(current)).To(Succeed(), "setting up another manager in the same process must not fail")
+		Expect(k8s.Delete(ctx, hi)).To(Succeed())
 	})
 })
