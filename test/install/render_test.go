@@ -2,18 +2,27 @@ package install
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/yaml"
+
+	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
 )
 
 const (
@@ -52,10 +61,42 @@ func TestEveryKustomizationRenders(t *testing.T) {
 			for _, o := range objs {
 				if o.GetAPIVersion() == "" || o.GetKind() == "" || o.GetName() == "" {
 					t.Errorf("object without apiVersion, kind or name: %v", o.Object)
+					continue
+				}
+				if err := decodeStrict(o); err != nil {
+					t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
 				}
 			}
 		})
 	}
+}
+
+// typed knows the Go types of every kind config/ may hold.
+var typed = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	utilruntime.Must(monitoringv1.AddToScheme(s))
+	utilruntime.Must(heimdallv1.AddToScheme(s))
+	return s
+}()
+
+// decodeStrict decodes a rendered object into its Go type, refusing unknown, misspelt
+// (case-sensitive) and duplicate fields, as the API server's strict field validation would.
+func decodeStrict(o *unstructured.Unstructured) error {
+	obj, err := typed.New(o.GroupVersionKind())
+	if err != nil {
+		return fmt.Errorf("unknown kind (add its types to the test's scheme): %w", err)
+	}
+	raw, err := o.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	strict, err := kjson.UnmarshalStrict(raw, obj)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
 }
 
 func containsDir(dirs []string, d string) bool {
