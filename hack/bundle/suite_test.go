@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -41,7 +42,8 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(apiextensionsv1.AddToScheme(scheme))
-	testEnv = &envtest.Environment{CRDs: b.V1CRDs}
+	// Generous timeouts: the machine's cores are shared with other suites.
+	testEnv = &envtest.Environment{CRDs: b.V1CRDs, ControlPlaneStartTimeout: time.Minute, ControlPlaneStopTimeout: time.Minute}
 	cfg, err := testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
