@@ -65,7 +65,7 @@ test-install: k8s-binaries ## Render config/, install it on envtest and reconcil
 test-e2e: sim-binaries build ## Run the end-to-end suite: bin/manager under its own RBAC on a simulated cluster (kwok nodes).
 	$(MAKE) -C server test-deps build
 	cd server && CGO_ENABLED=0 go build -trimpath -o bin/heimdall-e2e-backends ./cmd/e2e-backends
-	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -tags e2e -count=1 -timeout 30m ./hack/simcluster/... ./test/e2e/... $(E2E_ARGS)
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh | tail -n1)" go test -tags e2e -count=1 -p 1 -timeout 30m ./hack/simcluster/... ./hack/demo/... ./test/e2e/... $(E2E_ARGS)
 
 .PHONY: test-server
 test-server: ## Run the server's tests against real PostgreSQL and Redis.
