@@ -136,28 +136,37 @@ var _ = Describe("Scenario 6: self-healing", func() {
 		}
 		waitReady(ctx, hi)
 
-		By("deleting the private key from the generated JWT Secret")
-		jwt := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: resources.ComponentName(hi, resources.ComponentJWT)}}
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(jwt), jwt)).To(Succeed())
-		private, public := jwt.Data["private.pem"], jwt.Data["public.pem"]
-		Expect(private).NotTo(BeEmpty())
-		kubectl(ctx, "patch", "-n", ns, "secret", jwt.Name, "--type=json", "-p", `[{"op":"remove","path":"/data/private.pem"}]`)
-		Eventually(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(hi), hi)).To(Succeed())
-			g.Expect(condition(hi, "Degraded")).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", "SecretInvalid"), HaveField("Message", ContainSubstring(jwt.Name))))
-			g.Expect(condition(hi, "Ready").Status).To(Equal(metav1.ConditionFalse))
-		}).Should(Succeed())
-		Consistently(func(g Gomega) {
-			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(jwt), jwt)).To(Succeed())
-			g.Expect(jwt.Data).NotTo(HaveKey("private.pem"), "a damaged key must not be regenerated over live data")
-			g.Expect(jwt.Data["public.pem"]).To(Equal(public))
-		}, 5*time.Second).Should(Succeed())
+		for _, damage := range []struct{ component, key string }{
+			{resources.ComponentJWT, "private.pem"},   // the signing key live tokens were issued with
+			{resources.ComponentPostgres, "password"}, // what the database was initialised with
+		} {
+			By("deleting " + damage.key + " from the generated " + damage.component + " Secret")
+			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: resources.ComponentName(hi, damage.component)}}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(s), s)).To(Succeed())
+			kept := s.DeepCopy().Data
+			Expect(kept[damage.key]).NotTo(BeEmpty())
+			kubectl(ctx, "patch", "-n", ns, "secret", s.Name, "--type=json", "-p", `[{"op":"remove","path":"/data/`+damage.key+`"}]`)
+			Eventually(func(g Gomega) {
+				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(hi), hi)).To(Succeed())
+				g.Expect(condition(hi, "Degraded")).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", "SecretInvalid"), HaveField("Message", ContainSubstring(s.Name))))
+				g.Expect(condition(hi, "Ready").Status).To(Equal(metav1.ConditionFalse))
+			}).Should(Succeed())
+			Consistently(func(g Gomega) {
+				g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(s), s)).To(Succeed())
+				g.Expect(s.Data).NotTo(HaveKey(damage.key), "damaged data must not be regenerated over live data")
+				for k, v := range kept {
+					if k != damage.key {
+						g.Expect(s.Data[k]).To(Equal(v), "%s untouched", k)
+					}
+				}
+			}, 4*time.Second).Should(Succeed())
 
-		By("putting the key back")
-		jwt.Data["private.pem"] = private
-		Expect(k8s.Update(ctx, jwt)).To(Succeed())
-		waitReady(ctx, hi)
-		Expect(condition(hi, "Degraded").Status).To(Equal(metav1.ConditionFalse))
+			By("putting " + damage.key + " back")
+			s.Data[damage.key] = kept[damage.key]
+			Expect(k8s.Update(ctx, s)).To(Succeed())
+			waitReady(ctx, hi)
+			Expect(condition(hi, "Degraded").Status).To(Equal(metav1.ConditionFalse))
+		}
 	})
 })
 

@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -46,6 +47,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(managerBin).To(BeAnExistingFile(), "bin/manager is missing: run `make test-e2e` (it runs `make build` first)")
 	var err error
 
+	// As a child subreaper this process inherits anything its children orphan (PostgreSQL under
+	// e2e-backends, say), so the AfterSuite check below sees grandchildren that leaked too.
+	Expect(unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)).To(Succeed())
 	start := time.Now()
 	cluster, err = simcluster.Start(ctx, simcluster.Options{BinDir: bin, Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
