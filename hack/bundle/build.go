@@ -56,6 +56,7 @@ func Build(in Inputs) (map[string][]byte, error) {
 		}
 	}
 	for _, o := range p.extra {
+		o = withoutKustomizeLabel(o)
 		gv := strings.ReplaceAll(o.GetAPIVersion(), "/", "_")
 		name := fmt.Sprintf("%s_%s_%s.yaml", o.GetName(), gv, strings.ToLower(o.GetKind()))
 		if files[path.Join(manifestsDir, name)], err = marshal(o.Object); err != nil {
@@ -82,6 +83,7 @@ func buildCSV(in Inputs, p *parts) (*operatorsv1alpha1.ClusterServiceVersion, er
 	csv.Spec.Icon = []operatorsv1alpha1.Icon{{Data: base64.StdEncoding.EncodeToString(in.Icon), MediaType: "image/svg+xml"}}
 
 	dep := p.deployment.DeepCopy()
+	delete(dep.Labels, managedByLabel)
 	mgr := container(dep.Spec.Template.Spec.Containers, managerContainer)
 	if mgr == nil {
 		return nil, fmt.Errorf("deployment %s has no %q container", dep.Name, managerContainer)
@@ -155,7 +157,7 @@ func almExamples(samples []*unstructured.Unstructured) (string, error) {
 	}
 	out := make([]map[string]any, 0, len(samples))
 	for _, s := range samples {
-		s = s.DeepCopy()
+		s = withoutKustomizeLabel(s)
 		s.SetNamespace("")
 		out = append(out, s.Object)
 	}
@@ -167,6 +169,19 @@ func almExamples(samples []*unstructured.Unstructured) (string, error) {
 		return "", fmt.Errorf("alm-examples: %w", err)
 	}
 	return strings.TrimSpace(b.String()), nil
+}
+
+// managedByLabel says which tool manages an object; in a bundle that is OLM, not kustomize.
+const managedByLabel = "app.kubernetes.io/managed-by"
+
+// withoutKustomizeLabel returns a copy of u without managed-by: kustomize.
+func withoutKustomizeLabel(u *unstructured.Unstructured) *unstructured.Unstructured {
+	u = u.DeepCopy()
+	if l := u.GetLabels(); l[managedByLabel] == "kustomize" {
+		delete(l, managedByLabel)
+		u.SetLabels(l)
+	}
+	return u
 }
 
 // marshal writes YAML without the null creationTimestamps and empty status Go types carry.

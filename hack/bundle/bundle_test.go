@@ -78,6 +78,12 @@ var _ = Describe("the committed bundle", func() {
 		Expect(csv.Annotations).To(HaveKeyWithValue("capabilities", BeElementOf("Basic Install", "Seamless Upgrades")))
 		Expect(csv.Annotations).To(HaveKey("categories"))
 		Expect(csv.Annotations).To(HaveKeyWithValue("containerImage", dep.Template.Spec.Containers[0].Image))
+		// OLM, not kustomize, manages what the bundle installs and what users create from it.
+		entries, err := os.ReadDir(filepath.Join(root, manifestsDir))
+		Expect(err).NotTo(HaveOccurred())
+		for _, e := range entries {
+			Expect(string(readFile(filepath.Join(manifestsDir, e.Name())))).NotTo(MatchRegexp(`managed-by"?: "?kustomize`), e.Name())
+		}
 	})
 
 	It("supports every install mode, passing OLM's target namespaces to the manager", func() {
