@@ -50,11 +50,10 @@ func (r *HeimdallInstanceReconciler) reconcileJWTRotation(ctx context.Context, h
 	if err != nil {
 		return err
 	}
-	t := hi.Spec.Tokens
 	plan, err := resources.PlanJWTRotation(resources.JWTRotationInput{
 		Keys:          keys,
 		Interval:      interval,
-		TokenLifetime: time.Duration(t.RefreshTokenLifetimeSeconds+t.AccessTokenLifetimeSeconds) * time.Second,
+		TokenLifetime: resources.JWTTokenLifetime(hi.Spec.Tokens),
 		RolledOut:     current != nil && resources.JWTVerifyKeysRolledOut(d, current),
 		Now:           r.now(),
 		NewKeyPair:    newJWTKeyPair,

@@ -36,6 +36,12 @@ type JWTRotationInput struct {
 	NewKeyPair func() (JWTKeyPair, error)
 }
 
+// JWTTokenLifetime is how long a key must keep verifying after its last signature: the refresh
+// plus the access token lifetime (summed as durations: int32 seconds could overflow).
+func JWTTokenLifetime(t heimdallv1.TokensSpec) time.Duration {
+	return time.Duration(t.RefreshTokenLifetimeSeconds)*time.Second + time.Duration(t.AccessTokenLifetimeSeconds)*time.Second
+}
+
 // JWTRotationPlan is what the Secret should hold next and what happened.
 type JWTRotationPlan struct {
 	Keys    JWTKeys

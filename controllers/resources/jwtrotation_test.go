@@ -3,12 +3,15 @@ package resources
 import (
 	"errors"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
 )
 
 var (
@@ -336,4 +339,19 @@ func describeKeys(t *testing.T, k JWTKeys) string {
 		s += " retired=" + id[:6] + " until=" + formatTime(r.Until)
 	}
 	return s
+}
+
+func TestJWTTokenLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		access, refresh int32
+		want            time.Duration
+	}{
+		{900, 2592000, 30*24*time.Hour + 15*time.Minute},
+		{1, 2, 3 * time.Second},
+		{math.MaxInt32, math.MaxInt32, 2 * math.MaxInt32 * time.Second}, // no int32 overflow
+	} {
+		if got := JWTTokenLifetime(heimdallv1.TokensSpec{AccessTokenLifetimeSeconds: tc.access, RefreshTokenLifetimeSeconds: tc.refresh}); got != tc.want {
+			t.Errorf("JWTTokenLifetime(%d, %d) = %v, want %v", tc.access, tc.refresh, got, tc.want)
+		}
+	}
 }
