@@ -105,6 +105,9 @@ func run(ctx context.Context, args []string, out io.Writer) (err error) {
 		return err
 	}
 	fmt.Fprintf(out, "==> Ready=True after %s\n", time.Since(start).Round(100*time.Millisecond))
+	// Ready can come while a first-install migration Job still runs; give it a moment to settle so
+	// the printout shows the steady state, but print either way.
+	_ = waitSettled(ctx, cluster, *namespace, name, 15*time.Second)
 
 	for _, args := range [][]string{
 		{"get", "hdi,deploy,sts,svc,hpa,cronjob,secrets", "-n", *namespace},
@@ -149,6 +152,20 @@ func sampleName(ctx context.Context, c *simcluster.Cluster, ns string) (string, 
 		return "", fmt.Errorf("want one HeimdallInstance in %s, found %d", ns, len(list.Items))
 	}
 	return list.Items[0].Name, nil
+}
+
+func waitSettled(ctx context.Context, c *simcluster.Cluster, ns, name string, timeout time.Duration) error {
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		hi := &heimdallv1.HeimdallInstance{}
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, hi); err != nil {
+			return false, err
+		}
+		return meta.IsStatusConditionFalse(hi.Status.Conditions, "Progressing"), nil
+	})
 }
 
 func waitReady(ctx context.Context, c *simcluster.Cluster, ns, name string, timeout time.Duration, manager *simcluster.Process) error {
