@@ -14,8 +14,13 @@ import (
 	"github.com/heimdall-io/heimdall-operator/controllers/resources"
 )
 
-// ReasonJWTRotationInvalid: the rotation state in the JWT Secret cannot be read; rotation holds.
-const ReasonJWTRotationInvalid = "JWTRotationStateInvalid"
+// Condition reasons of JWT key rotation.
+const (
+	// ReasonJWTRotationInvalid: the rotation state in the JWT Secret cannot be read; rotation holds.
+	ReasonJWTRotationInvalid = "JWTRotationStateInvalid"
+	// ReasonJWTKeyRotation: a next key is on its way to signing (Progressing).
+	ReasonJWTKeyRotation = "JWTKeyRotation"
+)
 
 // reconcileJWTRotation moves the key rotation timeline of generated JWT keys one step when one is
 // due, and sets in.JWTVerifyKeys: the public keys the server pods verify with beside their
@@ -76,7 +81,19 @@ func (r *HeimdallInstanceReconciler) reconcileJWTRotation(ctx context.Context, h
 			return fmt.Errorf("jwt status: %w", err)
 		}
 	}
+	if keys.Next != nil && st.progress == nil { // another feature's progress (a migration) says more
+		st.progressing(ReasonJWTKeyRotation, jwtProgress(keys))
+	}
 	return nil
+}
+
+func jwtProgress(k resources.JWTKeys) string {
+	kid, _ := resources.JWTKeyID(k.Next.PublicPEM) // read and validated by ReadJWTKeys
+	if k.NextPublishedAt.IsZero() {
+		return fmt.Sprintf("JWT key %s is being published to every server pod; the current key signs until then", kid)
+	}
+	return fmt.Sprintf("JWT key %s is published; it signs from %s", kid,
+		k.NextPublishedAt.Add(resources.JWTPublishGrace).UTC().Format(time.RFC3339))
 }
 
 // writeJWTKeys stores the planned state. The update carries the resourceVersion read, so a stale

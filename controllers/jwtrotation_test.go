@@ -116,6 +116,9 @@ var _ = Describe("JWT key rotation", func() {
 
 		By("making no write while nothing is due")
 		markAllReady(hi)
+		for _, job := range migrationJobs(ns) {
+			completeJob(ns, job) // the upgrade feature's first migration; its Progressing would hide ours
+		}
 		settle(r, hi)
 		before := w.Load()
 		clock.SetTime(t0.Add(47 * time.Hour))
@@ -141,6 +144,9 @@ var _ = Describe("JWT key rotation", func() {
 			HaveField("PublishedKeyIDs", []string{kidA, kidB})))
 		Expect(jwt.Annotations).NotTo(HaveKey(resources.AnnotationJWTNextPublishedAt), "no pod serves it yet")
 		Expect(drainEvents(r)).To(ContainSubstring("JWTKeyGenerated"))
+		Expect(condition(get(ns, "rot", &heimdallv1.HeimdallInstance{}), ConditionProgressing)).To(And(
+			HaveField("Status", metav1.ConditionTrue), HaveField("Reason", ReasonJWTKeyRotation),
+			HaveField("Message", ContainSubstring(kidB+" is being published"))))
 
 		By("not switching before the pods have rolled out, however late it is")
 		clock.SetTime(t0.Add(50 * time.Hour))
@@ -156,6 +162,8 @@ var _ = Describe("JWT key rotation", func() {
 		Expect(jwt.Data["private.pem"]).To(Equal(keyA))
 		Expect(jwt.Annotations).To(HaveKeyWithValue(resources.AnnotationJWTNextPublishedAt, "2026-12-03T10:00:00Z"))
 		Expect(drainEvents(restarted)).To(ContainSubstring("JWTKeyPublished"))
+		Expect(condition(get(ns, "rot", &heimdallv1.HeimdallInstance{}), ConditionProgressing)).To(And(
+			HaveField("Reason", ReasonJWTKeyRotation), HaveField("Message", ContainSubstring("signs from 2026-12-03T10:10:00Z"))))
 
 		By("switching signing when relying parties' JWKS caches have expired")
 		switchedAt := t0.Add(50*time.Hour + resources.JWTPublishGrace)
@@ -173,6 +181,8 @@ var _ = Describe("JWT key rotation", func() {
 			HaveField("PublishedKeyIDs", []string{kidB, kidA}), HaveField("LastRotationTime.Time", BeTemporally("==", switchedAt)),
 			HaveField("NextRotationTime.Time", BeTemporally("==", switchedAt.Add(48*time.Hour)))))
 		Expect(drainEvents(restarted)).To(ContainSubstring("JWTKeyRotated"))
+		Expect(condition(get(ns, "rot", &heimdallv1.HeimdallInstance{}), ConditionProgressing)).NotTo(
+			HaveField("Reason", ReasonJWTKeyRotation), "no key is pending any more")
 
 		By("starting the old key's countdown once the switch has rolled out")
 		markReady(ns, "rot", false)
