@@ -50,7 +50,7 @@ sim-binaries: k8s-binaries ## Also build kube-controller-manager, kube-scheduler
 	K8S_VERSION=$(K8S_VERSION) hack/k8s-binaries.sh kube-controller-manager kube-scheduler kwok
 
 .PHONY: test
-test: verify-generated vet test-operator test-server ## Run all tests (operator on envtest, server on real PostgreSQL/Redis).
+test: verify-generated vet test-operator test-server test-e2e ## Run every test: envtest suites, server on real PostgreSQL/Redis, end-to-end on the simulated cluster.
 
 .PHONY: test-operator
 test-operator: k8s-binaries ## Run the operator's unit and envtest suites (the backup scripts run on a real PostgreSQL).
