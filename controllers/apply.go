@@ -39,7 +39,7 @@ func (r *HeimdallInstanceReconciler) applyChild(ctx context.Context, hi *heimdal
 	// toleration, say); a digest of the whole apply configuration can, and applying it lets
 	// server-side apply remove what this manager no longer sets.
 	stamp(desired, u)
-	live := desired.DeepCopyObject().(client.Object)
+	live := emptyLike(desired)
 	err = r.Get(ctx, client.ObjectKeyFromObject(desired), live)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -83,7 +83,21 @@ func (r *HeimdallInstanceReconciler) deleteChild(ctx context.Context, hi *heimda
 // differs reports whether any field set in desired has another value in live. Fields desired
 // leaves empty (server defaults, other managers' fields, status) are ignored.
 func differs(desired, live client.Object) bool {
+	if u, ok := desired.(*unstructured.Unstructured); ok {
+		return unstructuredDiffers(u, live.(*unstructured.Unstructured))
+	}
 	return !equality.Semantic.DeepDerivative(ownedFields(desired), ownedFields(live))
+}
+
+// emptyLike is an object of desired's kind to read the live one into. An unstructured read
+// must start empty: it fills only what the response holds.
+func emptyLike(desired client.Object) client.Object {
+	if _, ok := desired.(*unstructured.Unstructured); ok {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(desired.GetObjectKind().GroupVersionKind())
+		return u
+	}
+	return desired.DeepCopyObject().(client.Object)
 }
 
 // ownedFields strips what the operator does not own from a copy: server-set metadata, type

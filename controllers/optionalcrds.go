@@ -5,18 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
-	"github.com/heimdall-io/heimdall-operator/controllers/resources"
 )
 
 // optionalAPIResync is how soon an instance is reconciled again while it waits on something no
@@ -43,38 +39,11 @@ func (r *HeimdallInstanceReconciler) apiInstalled(gvk schema.GroupVersionKind) (
 // objects, which bypass the manager's cache (no informer on a CRD that may vanish), and compared
 // as maps instead of typed structs.
 func (r *HeimdallInstanceReconciler) applyOptional(ctx context.Context, hi *heimdallv1.HeimdallInstance, desired client.Object) error {
-	gvk := desired.GetObjectKind().GroupVersionKind()
-	if err := controllerutil.SetControllerReference(hi, desired, r.Scheme); err != nil {
-		return fmt.Errorf("set owner of %s %s: %w", gvk.Kind, desired.GetName(), err)
-	}
-	u, err := toApplyObject(desired, gvk)
+	u, err := toApplyObject(desired, desired.GetObjectKind().GroupVersionKind())
 	if err != nil {
 		return err
 	}
-	stamp(u, u)
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(gvk)
-	err = r.Get(ctx, client.ObjectKeyFromObject(u), live)
-	switch {
-	case apierrors.IsNotFound(err):
-		live = nil
-	case err != nil:
-		return fmt.Errorf("get %s %s: %w", gvk.Kind, u.GetName(), err)
-	case !metav1.IsControlledBy(live, hi):
-		return fmt.Errorf("%s %s exists and is not controlled by this instance; refusing to take it over", gvk.Kind, u.GetName())
-	case !unstructuredDiffers(u, live):
-		return nil
-	}
-	if err := r.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(resources.FieldManager), client.ForceOwnership); err != nil {
-		r.Recorder.Eventf(hi, u, corev1.EventTypeWarning, "ApplyFailed", "Apply", "apply %s %s: %v", gvk.Kind, u.GetName(), err)
-		return fmt.Errorf("apply %s %s: %w", gvk.Kind, u.GetName(), err)
-	}
-	reason, action := "Updated", "Update"
-	if live == nil {
-		reason, action = "Created", "Create"
-	}
-	r.Recorder.Eventf(hi, u, corev1.EventTypeNormal, reason, action, "%s %s %s", reason, gvk.Kind, u.GetName())
-	return nil
+	return r.applyChild(ctx, hi, u)
 }
 
 // unstructuredDiffers reports whether a field the operator sets has another value live.
