@@ -8,12 +8,14 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
+	"github.com/heimdall-io/heimdall-operator/controllers/resources"
 )
 
 var _ = Describe("Scenario 1: install", func() {
@@ -66,9 +68,14 @@ var _ = Describe("Scenario 2: restricted Pod Security", func() {
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want a Pod Security rejection, got %v", err)
 		Expect(err.Error()).To(ContainSubstring("violates PodSecurity"))
 
-		hi := sample(ctx, ns, nil)
+		hi := sample(ctx, ns, func(hi *heimdallv1.HeimdallInstance) { hi.Spec.Backup = &heimdallv1.BackupSpec{Enabled: true} })
 		waitReady(ctx, hi)
 		Expect(len(podsOf(ctx, ns, instanceLabels(hi)))).To(BeNumerically(">=", int(hi.Status.Replicas)+3))
+
+		// The backup CronJob's pods are admitted too: run one now instead of waiting for 02:00.
+		kubectl(ctx, "create", "job", "-n", ns, "backup-now", "--from=cronjob/"+resources.BackupName(hi))
+		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backup-now"}}
+		Eventually(func() bool { _, _ = get(ctx, job)(); return jobCondition(job, batchv1.JobComplete) }).Should(BeTrue())
 
 		// No workload controller was refused a pod by Pod Security admission.
 		var events corev1.EventList
