@@ -75,7 +75,7 @@ var _ = Describe("the committed bundle", func() {
 		Expect(csv.Spec.MinKubeVersion).NotTo(BeEmpty())
 		Expect(csv.Spec.Icon).To(ConsistOf(HaveField("MediaType", "image/svg+xml")))
 		Expect(csv.Spec.Icon[0].Data).To(Equal(base64Of(readFile(iconPath))))
-		Expect(csv.Annotations).To(HaveKeyWithValue("capabilities", BeElementOf("Basic Install", "Seamless Upgrades")))
+		Expect(csv.Annotations).To(HaveKeyWithValue("capabilities", "Full Lifecycle"))
 		Expect(csv.Annotations).To(HaveKey("categories"))
 		Expect(csv.Annotations).To(HaveKeyWithValue("containerImage", dep.Template.Spec.Containers[0].Image))
 		// OLM, not kustomize, manages what the bundle installs and what users create from it.
