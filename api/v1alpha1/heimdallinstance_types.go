@@ -249,8 +249,8 @@ type SecretKeyRef struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.secretRef)",message="spec.jwt.rotation rotates operator-generated keys only: remove spec.jwt.secretRef or spec.jwt.rotation"
 type JWTSpec struct {
 	// SecretRef names an existing Secret with keys private.pem and public.pem (PEM, RSA). When
-	// empty the operator generates an RSA-2048 pair once into the Secret <name>-jwt and never
-	// replaces it.
+	// empty the operator generates an RSA-2048 pair once into the Secret <name>-jwt; only
+	// spec.jwt.rotation replaces it.
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
 
