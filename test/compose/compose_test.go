@@ -157,6 +157,52 @@ func TestComposeVariablesComeFromEnvExample(t *testing.T) {
 	}
 }
 
+// TestFullStackIgnoresDevelopmentSettings: .env.example serves the server on the host too, so
+// `cp .env.example .env` must not give docker-compose.yml's server development settings, and
+// every secret compose takes from it must be a placeholder nobody mistakes for a real value.
+func TestFullStackIgnoresDevelopmentSettings(t *testing.T) {
+	c := load(t, fullFile)
+	servers := serverServices(c)
+	if len(servers) != 1 {
+		t.Fatalf("want one service running the server image's default entrypoint, got %v", servers)
+	}
+	env := c.Services[servers[0]].Environment
+	for name, want := range map[string]string{"ENV": "production", "LOG_LEVEL": "info"} {
+		if env[name] != want {
+			t.Errorf("%s: %s=%q, want %q set in the compose file, not taken from .env", servers[0], name, env[name], want)
+		}
+	}
+
+	vals := dotenv(t, filepath.Join(root(), ".env.example"))
+	raw, err := os.ReadFile(filepath.Join(root(), fullFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := 0
+	for _, m := range interpolation.FindAllStringSubmatch(string(raw), -1) {
+		required := strings.HasPrefix(m[2], ":?") || strings.HasPrefix(m[2], "?")
+		if !required || (!strings.HasSuffix(m[1], "PASSWORD") && !strings.HasSuffix(m[1], "API_KEY")) {
+			continue // optional ones (SMTP_PASSWORD) stay empty
+		}
+		secrets++
+		if v := vals[m[1]]; !strings.HasPrefix(v, "change-me") {
+			t.Errorf(".env.example: %s=%q, want a change-me placeholder", m[1], v)
+		}
+	}
+	if secrets == 0 {
+		t.Fatalf("%s requires no password or API key from .env", fullFile)
+	}
+	// The server on the host connects with DATABASE_URL to the PostgreSQL compose starts with
+	// POSTGRES_PASSWORD: one value.
+	u, err := url.Parse(vals["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, _ := u.User.Password(); pw != vals["POSTGRES_PASSWORD"] {
+		t.Errorf(".env.example: DATABASE_URL's password %q differs from POSTGRES_PASSWORD %q", pw, vals["POSTGRES_PASSWORD"])
+	}
+}
+
 // TestServerGetsEveryRequiredVariable: the server's container in docker-compose.yml sets every
 // variable the server requires, only names the server reads, and URLs that point at services
 // of the same file.
