@@ -107,7 +107,15 @@ var _ = Describe("Installing with dist/install.yaml's objects", Ordered, func() 
 		scrape(metricsURL, scraperToken(false), http.StatusForbidden)
 		scrape(metricsURL, scraperToken(true), http.StatusOK)
 
-		logs, _ := managerLogs.Since(logStart)
+		// The window must hold this reconcile's logs, or "no forbidden" below would pass on an
+		// empty buffer (a logger no longer wired to it, a wrong offset). Events are logged
+		// asynchronously, hence Eventually.
+		var logs string
+		Eventually(func(g Gomega) {
+			logs, _ = managerLogs.Since(logStart)
+			g.Expect(logs).To(ContainSubstring(hi.Namespace))
+			g.Expect(logs).To(ContainSubstring("Created Deployment " + hi.Name))
+		}).WithTimeout(10*time.Second).Should(Succeed(), "the manager's logs of this reconcile were not captured")
 		Expect(strings.ToLower(logs)).NotTo(ContainSubstring("forbidden"))
 	})
 
