@@ -59,7 +59,17 @@ func isAlphanumeric(c byte) bool {
 func MigrationJob(hi *heimdallv1.HeimdallInstance, img Images) *batchv1.Job {
 	version := hi.Spec.Version
 	labels := Labels(hi, ComponentMigration, version)
-	pt := hi.Spec.PodTemplate
+	pod := serverPodSpec(hi)
+	// Never: every attempt keeps its own pod and logs for the record.
+	pod.RestartPolicy = corev1.RestartPolicyNever
+	pod.Containers = []corev1.Container{{
+		Name:            "migrate",
+		Image:           ServerImage(hi, img),
+		Command:         []string{migrateBinary, "up"},
+		Env:             databaseEnv(hi),
+		Resources:       hi.Spec.Resources,
+		SecurityContext: containerSecurityContext(),
+	}}
 	return &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -73,25 +83,7 @@ func MigrationJob(hi *heimdallv1.HeimdallInstance, img Images) *batchv1.Job {
 			BackoffLimit: ptr.To(MigrationBackoffLimit),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					// Never: every attempt keeps its own pod and logs for the record.
-					RestartPolicy:                corev1.RestartPolicyNever,
-					ServiceAccountName:           ServerServiceAccountName(hi),
-					AutomountServiceAccountToken: ptr.To(false),
-					SecurityContext:              podSecurityContext(serverUID),
-					ImagePullSecrets:             pt.ImagePullSecrets,
-					NodeSelector:                 pt.NodeSelector,
-					Tolerations:                  pt.Tolerations,
-					Affinity:                     pt.Affinity,
-					Containers: []corev1.Container{{
-						Name:            "migrate",
-						Image:           ServerImage(hi, img),
-						Command:         []string{migrateBinary, "up"},
-						Env:             databaseEnv(hi),
-						Resources:       hi.Spec.Resources,
-						SecurityContext: containerSecurityContext(),
-					}},
-				},
+				Spec:       pod,
 			},
 		},
 	}

@@ -63,6 +63,31 @@ func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.
 	image := cmp.Or(in.ServingImage, serverImage(hi, version, in.Images))
 	pt := hi.Spec.PodTemplate
 
+	pod := serverPodSpec(hi)
+	pod.TopologySpreadConstraints = pt.TopologySpreadConstraints
+	pod.Containers = []corev1.Container{{
+		Name:  "heimdall",
+		Image: image,
+		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: ServerPort, Protocol: corev1.ProtocolTCP}},
+		Env:   env,
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "jwt-keys", MountPath: keysMountPath, ReadOnly: true},
+			{Name: "tmp", MountPath: "/tmp"},
+		},
+		Resources:       hi.Spec.Resources,
+		LivenessProbe:   httpProbe("/health/live", ServerPort, 30, 10, 3),
+		ReadinessProbe:  httpProbe("/health/ready", ServerPort, 5, 5, 3),
+		SecurityContext: containerSecurityContext(),
+	}}
+	pod.Volumes = []corev1.Volume{
+		{Name: "jwt-keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  Refs(hi).JWT,
+			Items:       []corev1.KeyToPath{{Key: KeyPrivatePEM, Path: KeyPrivatePEM}, {Key: KeyPublicPEM, Path: KeyPublicPEM}},
+			DefaultMode: ptr.To[int32](0o440),
+		}}},
+		emptyDir("tmp"),
+	}
+
 	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: ServerName(hi), Namespace: hi.Namespace, Labels: labels},
@@ -77,38 +102,7 @@ func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.
 			},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
-				Spec: corev1.PodSpec{
-					ServiceAccountName:           ServerServiceAccountName(hi),
-					AutomountServiceAccountToken: ptr.To(false),
-					SecurityContext:              podSecurityContext(serverUID),
-					ImagePullSecrets:             pt.ImagePullSecrets,
-					NodeSelector:                 pt.NodeSelector,
-					Tolerations:                  pt.Tolerations,
-					Affinity:                     pt.Affinity,
-					TopologySpreadConstraints:    pt.TopologySpreadConstraints,
-					Containers: []corev1.Container{{
-						Name:  "heimdall",
-						Image: image,
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: ServerPort, Protocol: corev1.ProtocolTCP}},
-						Env:   env,
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "jwt-keys", MountPath: keysMountPath, ReadOnly: true},
-							{Name: "tmp", MountPath: "/tmp"},
-						},
-						Resources:       hi.Spec.Resources,
-						LivenessProbe:   httpProbe("/health/live", ServerPort, 30, 10, 3),
-						ReadinessProbe:  httpProbe("/health/ready", ServerPort, 5, 5, 3),
-						SecurityContext: containerSecurityContext(),
-					}},
-					Volumes: []corev1.Volume{
-						{Name: "jwt-keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName:  Refs(hi).JWT,
-							Items:       []corev1.KeyToPath{{Key: KeyPrivatePEM, Path: KeyPrivatePEM}, {Key: KeyPublicPEM, Path: KeyPublicPEM}},
-							DefaultMode: ptr.To[int32](0o440),
-						}}},
-						emptyDir("tmp"),
-					},
-				},
+				Spec:       pod,
 			},
 		},
 	}
@@ -128,6 +122,21 @@ func ServerDeployment(hi *heimdallv1.HeimdallInstance, in ServerInputs) *appsv1.
 	}
 	mountJWTVerifyKeys(hi, &d.Spec.Template, in.JWTVerifyKeys)
 	return d
+}
+
+// serverPodSpec is what every pod running the server image shares (the server's and the
+// migration Job's): identity, security context and placement.
+func serverPodSpec(hi *heimdallv1.HeimdallInstance) corev1.PodSpec {
+	pt := hi.Spec.PodTemplate
+	return corev1.PodSpec{
+		ServiceAccountName:           ServerServiceAccountName(hi),
+		AutomountServiceAccountToken: ptr.To(false),
+		SecurityContext:              podSecurityContext(serverUID),
+		ImagePullSecrets:             pt.ImagePullSecrets,
+		NodeSelector:                 pt.NodeSelector,
+		Tolerations:                  pt.Tolerations,
+		Affinity:                     pt.Affinity,
+	}
 }
 
 // ServerServiceAccountName is the user's ServiceAccount, or the one the operator creates.
