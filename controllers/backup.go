@@ -48,7 +48,13 @@ func (r *HeimdallInstanceReconciler) reconcileBackupVolume(ctx context.Context, 
 				return fmt.Errorf("set owner of persistentvolumeclaim %s: %w", want.Name, err)
 			}
 		}
-		if err := r.Create(ctx, want, client.FieldOwner(resources.FieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
+		err := r.Create(ctx, want, client.FieldOwner(resources.FieldManager))
+		if apierrors.IsAlreadyExists(err) {
+			// The cache lagged behind a claim that exists; nothing was created, so no event. Its
+			// owner reference is checked on the next reconcile.
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("create persistentvolumeclaim %s: %w", want.Name, err)
 		}
 		r.Recorder.Eventf(hi, want, corev1.EventTypeNormal, "Created", "Create", "Created PersistentVolumeClaim %s", want.Name)

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	heimdallv1 "github.com/heimdall-io/heimdall-operator/api/v1alpha1"
@@ -153,6 +155,32 @@ var _ = Describe("Backups", func() {
 		Expect(pvc.UID).To(Equal(left.UID))
 		Expect(pvc.OwnerReferences).To(BeEmpty())
 		Expect(condition(get(ns, "again", &heimdallv1.HeimdallInstance{}), ConditionDegraded)).To(HaveField("Status", metav1.ConditionFalse))
+	})
+
+	It("sends a Created event only for a volume it created, not for one a stale read missed", func() {
+		// A reader that never sees claims, as a cache lagging behind an existing one.
+		recorder := events.NewFakeRecorder(10)
+		stale := &HeimdallInstanceReconciler{
+			Client: interceptor.NewClient(k8s, interceptor.Funcs{
+				Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+					if _, ok := o.(*corev1.PersistentVolumeClaim); ok {
+						return apierrors.NewNotFound(corev1.Resource("persistentvolumeclaims"), key.Name)
+					}
+					return c.Get(ctx, key, o, opts...)
+				},
+			}),
+			Scheme: scheme, Recorder: recorder, Images: testImage,
+		}
+
+		hi := createInstance(backupInstance(ns, "exists"))
+		Expect(k8s.Create(ctx, resources.BackupPVC(hi))).To(Succeed())
+		Expect(stale.reconcileBackupVolume(ctx, hi)).To(Succeed())
+		Expect(recorder.Events).NotTo(Receive(), "AlreadyExists is no creation")
+
+		fresh := createInstance(backupInstance(ns, "fresh"))
+		Expect(stale.reconcileBackupVolume(ctx, fresh)).To(Succeed())
+		Expect(recorder.Events).To(Receive(Equal("Normal Created Created PersistentVolumeClaim fresh-backups")))
+		get(ns, "fresh-backups", &corev1.PersistentVolumeClaim{})
 	})
 
 	It("reports the last schedule, the last success and the newest file from the CronJob and its Jobs", func() {
