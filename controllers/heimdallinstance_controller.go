@@ -115,13 +115,15 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 		return err
 	}
 	in := resources.Inputs{Images: r.Images, SecretsHash: secretsHash, HandoffReplicas: handoff}
+	// The restore first: while it pauses the server, no migration starts and no key rotation
+	// step that needs serving pods is taken.
+	if in.Paused, err = r.observeRestore(ctx, hi, st); err != nil {
+		return err
+	}
 	if err := r.reconcileUpgrade(ctx, hi, st, &in); err != nil {
 		return err
 	}
 	if err := r.reconcileJWTRotation(ctx, hi, st, &in); err != nil {
-		return err
-	}
-	if in.Paused, err = r.observeRestore(ctx, hi, st); err != nil {
 		return err
 	}
 	for _, obj := range resources.Desired(hi, in) {

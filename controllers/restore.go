@@ -87,7 +87,8 @@ func (r *HeimdallInstanceReconciler) restoreFromJob(ctx context.Context, hi *hei
 }
 
 // startRestore creates the restore Job of a Pending request once nothing else uses the database:
-// the server has no pods left, a managed PostgreSQL is ready, and the backup volume exists.
+// the server has no pods left, no migration or backup Job runs, a managed PostgreSQL is ready, and
+// the backup volume exists. The migration Jobs of other versions go first (deleteMigrationRecords).
 // Until then the status message says what it waits for; the watches on those objects bring the
 // instance back.
 func (r *HeimdallInstanceReconciler) startRestore(ctx context.Context, hi *heimdallv1.HeimdallInstance, st *instanceStatus, in resources.Inputs) error {
@@ -100,6 +101,9 @@ func (r *HeimdallInstanceReconciler) startRestore(ctx context.Context, hi *heimd
 		rs.Message = wait
 		// Watches bring the server and PostgreSQL back; a volume the user creates is not watched.
 		st.requeueWithin(30 * time.Second)
+		return err
+	}
+	if err := r.deleteMigrationRecords(ctx, hi, in.ServingVersion); err != nil {
 		return err
 	}
 	if err := r.applyChild(ctx, hi, resources.RestoreJob(hi, in)); err != nil {
@@ -116,6 +120,20 @@ func (r *HeimdallInstanceReconciler) restoreBlocker(ctx context.Context, hi *hei
 	}
 	if d != nil && (ptr.Deref(d.Spec.Replicas, 1) > 0 || d.Status.Replicas > 0) {
 		return fmt.Sprintf("Waiting for the server to stop (%d pods)", d.Status.Replicas), nil
+	}
+	// A migration or a backup would race the restore: one could commit a schema the restore then
+	// drops, the other dump a half-restored database. Neither starts while the server is paused
+	// (no migration is created, the backup CronJob is suspended); those already running finish.
+	for _, component := range []string{resources.ComponentMigration, resources.ComponentBackup} {
+		jobs, err := r.listJobs(ctx, hi, component)
+		if err != nil {
+			return "", err
+		}
+		for i := range jobs {
+			if state, _ := resources.JobOutcome(&jobs[i]); state == resources.MigrationRunning {
+				return fmt.Sprintf("Waiting for %s Job %s to finish", component, jobs[i].Name), nil
+			}
+		}
 	}
 	if hi.Spec.Postgres.Managed != nil {
 		s := &appsv1.StatefulSet{}

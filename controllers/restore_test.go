@@ -36,6 +36,7 @@ var _ = Describe("Restore", func() {
 		GinkgoHelper()
 		hi := createInstance(backupInstance(ns, name))
 		reconcileOnce(r, hi)
+		completeJob(ns, name+"-migrate-1-4-0") // a running migration would hold a restore back
 		markAllReady(hi)
 		reconcileOnce(r, hi)
 		Expect(condition(get(ns, name, &heimdallv1.HeimdallInstance{}), ConditionReady)).To(HaveField("Status", metav1.ConditionTrue))
@@ -202,6 +203,108 @@ var _ = Describe("Restore", func() {
 		finishJob(ns, st.JobName, true)
 		reconcileOnce(r, hi)
 		Expect(serverReplicas("dr")).To(HaveValue(BeEquivalentTo(2)), "spec.replicas once the data is in place")
+	})
+})
+
+var _ = Describe("Restore beside upgrades and backups", func() {
+	var (
+		ns string
+		r  *HeimdallInstanceReconciler
+	)
+	BeforeEach(func() {
+		ns = newNamespace()
+		r, _ = directReconciler()
+	})
+	restoreStatus := func(name string) *heimdallv1.RestoreStatus {
+		GinkgoHelper()
+		return get(ns, name, &heimdallv1.HeimdallInstance{}).Status.Restore
+	}
+	suspended := func(name string) bool {
+		GinkgoHelper()
+		return ptr.Deref(get(ns, name+"-backup", &batchv1.CronJob{}).Spec.Suspend, false)
+	}
+	podsGone := func(name string) {
+		GinkgoHelper()
+		d := get(ns, name, &appsv1.Deployment{})
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation}
+		Expect(k8s.Status().Update(ctx, d)).To(Succeed())
+	}
+
+	It("waits for a running migration and backup, restores at the serving version, then migrates the restored data", func() {
+		hi := createInstance(backupInstance(ns, "race"))
+		reconcileOnce(r, hi)
+		completeJob(ns, "race-migrate-1-4-0")
+		markAllReady(hi)
+		reconcileOnce(r, hi)
+		Expect(get(ns, "race", &heimdallv1.HeimdallInstance{}).Status.Version).To(Equal("1.4.0"))
+
+		By("asking for 1.5.0, then for a restore while the 1.5.0 migration runs")
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Version = "1.5.0" })
+		reconcileOnce(r, hi)
+		Expect(migrationJobs(ns)).To(ContainElement("race-migrate-1-5-0"))
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile} })
+		reconcileOnce(r, hi)
+		Expect(suspended("race")).To(BeTrue(), "no scheduled backup while the server is paused")
+		podsGone("race")
+		reconcileOnce(r, hi)
+		st := restoreStatus("race")
+		Expect(st).To(And(HaveField("Phase", heimdallv1.RestorePending),
+			HaveField("Message", "Waiting for migration Job race-migrate-1-5-0 to finish")))
+		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: st.JobName}, &batchv1.Job{}))).To(BeTrue())
+
+		By("keeping 1.4.0 when the migration completes while paused, and waiting for a backup someone started")
+		completeJob(ns, "race-migrate-1-5-0")
+		cj := get(ns, "race-backup", &batchv1.CronJob{})
+		backup := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "race-backup-manual", Namespace: ns, Labels: cj.Spec.JobTemplate.Labels},
+			Spec: cj.Spec.JobTemplate.Spec}
+		Expect(k8s.Create(ctx, backup)).To(Succeed())
+		reconcileOnce(r, hi)
+		Expect(restoreStatus("race")).To(And(HaveField("Phase", heimdallv1.RestorePending),
+			HaveField("Message", "Waiting for backup Job race-backup-manual to finish")))
+		Expect(serverImage(ns, "race")).To(Equal("registry.test/heimdall:1.4.0"), "a migration's verdict does not move a paused server")
+
+		By("restoring with 1.4.0's migrate and dropping the 1.5.0 record of a database the restore replaces")
+		finishJob(ns, "race-backup-manual", true)
+		reconcileOnce(r, hi)
+		st = restoreStatus("race")
+		Expect(st.Phase).To(Equal(heimdallv1.RestoreRunning))
+		Expect(get(ns, st.JobName, &batchv1.Job{}).Spec.Template.Spec.Containers[0].Image).To(Equal("registry.test/heimdall:1.4.0"))
+		Eventually(func() []string { return migrationJobs(ns) }).ShouldNot(ContainElement("race-migrate-1-5-0"))
+		Expect(get(ns, "race", &heimdallv1.HeimdallInstance{}).Status.Version).To(Equal("1.4.0"))
+
+		By("migrating the restored data to 1.5.0 before 1.5.0 serves")
+		finishJob(ns, st.JobName, true)
+		reconcileOnce(r, hi)
+		Expect(restoreStatus("race").Phase).To(Equal(heimdallv1.RestoreSucceeded))
+		Expect(suspended("race")).To(BeFalse(), "scheduled backups resume")
+		job := get(ns, "race-migrate-1-5-0", &batchv1.Job{})
+		Expect(job.Status.Conditions).To(BeEmpty(), "a new Job, not the one from before the restore")
+		Expect(serverImage(ns, "race")).To(Equal("registry.test/heimdall:1.4.0"))
+		completeJob(ns, "race-migrate-1-5-0")
+		reconcileOnce(r, hi)
+		Expect(serverImage(ns, "race")).To(Equal("registry.test/heimdall:1.5.0"))
+	})
+
+	It("starts no migration while a restore pauses the server, at install or on a version change", func() {
+		hi := backupInstance(ns, "fresh")
+		hi.Spec.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile}
+		hi = createInstance(hi)
+		reconcileOnce(r, hi)
+		Expect(migrationJobs(ns)).To(BeEmpty(), "the restore migrates the dump itself")
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Version = "1.5.0" })
+		reconcileOnce(r, hi)
+		Expect(migrationJobs(ns)).To(BeEmpty())
+		Expect(serverImage(ns, "fresh")).To(Equal("registry.test/heimdall:1.4.0"), "the version the Deployment already runs")
+
+		markReady(ns, "fresh-postgres", true)
+		reconcileOnce(r, hi)
+		st := restoreStatus("fresh")
+		Expect(st.Phase).To(Equal(heimdallv1.RestoreRunning))
+		Expect(get(ns, st.JobName, &batchv1.Job{}).Spec.Template.Spec.Containers[0].Image).To(Equal("registry.test/heimdall:1.4.0"))
+		finishJob(ns, st.JobName, true)
+		reconcileOnce(r, hi)
+		Expect(migrationJobs(ns)).To(Equal([]string{"fresh-migrate-1-5-0"}))
+		Expect(serverImage(ns, "fresh")).To(Equal("registry.test/heimdall:1.4.0"))
 	})
 })
 

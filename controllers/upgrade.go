@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -28,6 +29,10 @@ func (r *HeimdallInstanceReconciler) reconcileUpgrade(ctx context.Context, hi *h
 	current, currentImage, err := r.currentServerVersion(ctx, hi)
 	if err != nil {
 		return err
+	}
+	if in.Paused {
+		holdUpgrade(hi, in, current, currentImage)
+		return nil
 	}
 	job, err := r.ensureMigrationJob(ctx, hi, current)
 	if err != nil {
@@ -63,6 +68,48 @@ func (r *HeimdallInstanceReconciler) reconcileUpgrade(ctx context.Context, hi *h
 		st.progressing(ReasonMigrating, msg)
 	}
 	return r.deleteStaleMigrationJobs(ctx, hi, target, in.ServingVersion)
+}
+
+// holdUpgrade keeps the server at the version its Deployment runs while a restore pauses it: no
+// migration Job starts, and none's verdict moves the serving version, so the restore migrates the
+// loaded dump to exactly that version (status.version stays true) and spec.version's migration
+// runs afterwards, on the restored data. At first install (no version yet) that is spec.version.
+func holdUpgrade(hi *heimdallv1.HeimdallInstance, in *resources.Inputs, current, currentImage string) {
+	in.ServingVersion = cmp.Or(current, hi.Spec.Version)
+	if in.ServingVersion != hi.Spec.Version && hi.Spec.Image != "" {
+		in.ServingImage = currentImage
+	}
+}
+
+// deleteMigrationRecords removes the migration Jobs of every version but the one a restore
+// migrates to, before that restore runs: they describe a database the restore replaces, and a
+// leftover Complete Job of spec.version would let that version serve on a schema never migrated.
+func (r *HeimdallInstanceReconciler) deleteMigrationRecords(ctx context.Context, hi *heimdallv1.HeimdallInstance, keep string) error {
+	jobs, err := r.listJobs(ctx, hi, resources.ComponentMigration)
+	if err != nil {
+		return err
+	}
+	for i := range jobs {
+		j := &jobs[i]
+		if !metav1.IsControlledBy(j, hi) || j.Annotations[resources.MigrationVersionAnnotation] == keep {
+			continue
+		}
+		j.SetGroupVersionKind(batchv1.SchemeGroupVersion.WithKind("Job"))
+		if err := r.deleteChild(ctx, hi, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listJobs lists the instance's Jobs of one component.
+func (r *HeimdallInstanceReconciler) listJobs(ctx context.Context, hi *heimdallv1.HeimdallInstance, component string) ([]batchv1.Job, error) {
+	var jobs batchv1.JobList
+	if err := r.List(ctx, &jobs, client.InNamespace(hi.Namespace),
+		client.MatchingLabels(resources.SelectorLabels(hi, component))); err != nil {
+		return nil, fmt.Errorf("list %s Jobs: %w", component, err)
+	}
+	return jobs.Items, nil
 }
 
 // currentServerVersion is the version (and image) the server Deployment runs, or, without a
@@ -109,13 +156,12 @@ func (r *HeimdallInstanceReconciler) ensureMigrationJob(ctx context.Context, hi 
 // deleteStaleMigrationJobs keeps the Jobs of the target and serving versions and the newest
 // others as the record, and removes failed Jobs of versions no longer asked for.
 func (r *HeimdallInstanceReconciler) deleteStaleMigrationJobs(ctx context.Context, hi *heimdallv1.HeimdallInstance, keep ...string) error {
-	var jobs batchv1.JobList
-	if err := r.List(ctx, &jobs, client.InNamespace(hi.Namespace),
-		client.MatchingLabels(resources.SelectorLabels(hi, resources.ComponentMigration))); err != nil {
-		return fmt.Errorf("list migration Jobs: %w", err)
+	jobs, err := r.listJobs(ctx, hi, resources.ComponentMigration)
+	if err != nil {
+		return err
 	}
-	owned := jobs.Items[:0]
-	for _, j := range jobs.Items {
+	owned := jobs[:0]
+	for _, j := range jobs {
 		if metav1.IsControlledBy(&j, hi) {
 			owned = append(owned, j)
 		}

@@ -45,7 +45,7 @@ func Desired(hi *heimdallv1.HeimdallInstance, in Inputs) []client.Object {
 	if AutoscalingEnabled(hi) && !in.Paused { // a paused server's HPA is deleted (controllers/backup.go)
 		objs = append(objs, ServerHPA(hi))
 	}
-	objs = append(objs, DesiredBackupObjects(hi, in.Images)...)
+	objs = append(objs, DesiredBackupObjects(hi, in)...)
 	if hi.Spec.Ingress != nil {
 		objs = append(objs, ServerIngress(hi))
 	}

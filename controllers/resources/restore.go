@@ -124,15 +124,19 @@ func AbsentBackupObjects(hi *heimdallv1.HeimdallInstance) []client.Object {
 }
 
 // DesiredBackupObjects are the backup children applied with the others: the ServiceAccount of
-// backup and restore pods and the CronJob. The volume and the restore Job have their own rules
-// (created once) and are not listed.
-func DesiredBackupObjects(hi *heimdallv1.HeimdallInstance, img Images) []client.Object {
+// backup and restore pods and the CronJob, suspended while a restore pauses the server (a dump
+// taken then would be of a half-restored database). The volume and the restore Job have their
+// own rules (created once) and are not listed.
+func DesiredBackupObjects(hi *heimdallv1.HeimdallInstance, in Inputs) []client.Object {
 	var objs []client.Object
 	if BackupEnabled(hi) || hi.Spec.Restore != nil {
 		objs = append(objs, ServiceAccount(hi, BackupName(hi), ComponentBackup))
 	}
 	if BackupEnabled(hi) {
-		objs = append(objs, BackupCronJob(hi, img))
+		cj := BackupCronJob(hi, in.Images)
+		// Always set, so resuming writes false back (a nil would leave a live true in place).
+		cj.Spec.Suspend = ptr.To(in.Paused)
+		objs = append(objs, cj)
 	}
 	return objs
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
@@ -169,7 +170,7 @@ func TestDesiredAndAbsentBackupObjects(t *testing.T) {
 		{"the current request's Job stays", current, []string{"ServiceAccount/auth-backup", "CronJob/auth-backup"}, nil},
 	}
 	for _, tt := range tests {
-		desired := names(DesiredBackupObjects(tt.hi, DefaultImages))
+		desired := names(DesiredBackupObjects(tt.hi, Inputs{Images: DefaultImages}))
 		absent := names(AbsentBackupObjects(tt.hi))
 		if strings.Join(desired, ",") != strings.Join(tt.desired, ",") || strings.Join(absent, ",") != strings.Join(tt.absent, ",") {
 			t.Errorf("%s: desired %v absent %v, want %v and %v", tt.name, desired, absent, tt.desired, tt.absent)
@@ -179,6 +180,24 @@ func TestDesiredAndAbsentBackupObjects(t *testing.T) {
 			if !strings.Contains(all, d) {
 				t.Errorf("%s: Desired lacks %s", tt.name, d)
 			}
+		}
+	}
+}
+
+func TestBackupCronJobSuspendedWhilePaused(t *testing.T) {
+	for _, paused := range []bool{false, true} {
+		var cj *batchv1.CronJob
+		for _, o := range DesiredBackupObjects(withBackup(), Inputs{Images: DefaultImages, Paused: paused}) {
+			if c, ok := o.(*batchv1.CronJob); ok {
+				cj = c
+			}
+		}
+		if cj == nil {
+			t.Fatalf("paused=%v: no CronJob", paused)
+		}
+		// Set either way: a nil suspend would leave a live true in place after the restore.
+		if cj.Spec.Suspend == nil || *cj.Spec.Suspend != paused {
+			t.Errorf("paused=%v: suspend %v, want %v", paused, cj.Spec.Suspend, paused)
 		}
 	}
 }
