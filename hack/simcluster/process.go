@@ -64,17 +64,18 @@ func (p *Process) Exited() bool {
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Stop sends SIGTERM to the process group, then SIGKILL after grace, and waits for the end.
+// The group gets SIGKILL in any case: members that ignored SIGTERM must not outlive a leader
+// that obeyed it.
 func (p *Process) Stop(grace time.Duration) error {
-	if p.Exited() {
-		return nil
+	if !p.Exited() {
+		_ = syscall.Kill(-p.PID(), syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+		}
 	}
-	_ = syscall.Kill(-p.PID(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.PID(), syscall.SIGKILL)
-		<-p.done
-	}
+	_ = syscall.Kill(-p.PID(), syscall.SIGKILL) // ESRCH when the group is already empty
+	<-p.done
 	return nil
 }
 
