@@ -55,11 +55,14 @@ func (r *HeimdallInstanceReconciler) reconcileJWTRotation(ctx context.Context, h
 	if err != nil {
 		return err
 	}
+	// A server paused for a restore serves no JWKS: no key is published or switched to until it
+	// is back (Retired countdowns wait too; expiry, which needs no pod, goes on).
+	rolledOut := !in.Paused && current != nil && resources.JWTVerifyKeysRolledOut(d, current)
 	plan, err := resources.PlanJWTRotation(resources.JWTRotationInput{
 		Keys:          keys,
 		Interval:      interval,
 		TokenLifetime: resources.JWTTokenLifetime(hi.Spec.Tokens),
-		RolledOut:     current != nil && resources.JWTVerifyKeysRolledOut(d, current),
+		RolledOut:     rolledOut,
 		Now:           r.now(),
 		NewKeyPair:    newJWTKeyPair,
 	})

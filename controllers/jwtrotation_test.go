@@ -207,6 +207,67 @@ var _ = Describe("JWT key rotation", func() {
 		Expect(drainEvents(r)).To(ContainSubstring("JWTKeyExpired"))
 	})
 
+	// pausedForRestore asks for a restore (its backup volume never appears, so it stays Pending
+	// with the server at 0) and writes the status of a Deployment whose pods are all gone.
+	pausedForRestore := func(hi *heimdallv1.HeimdallInstance) {
+		GinkgoHelper()
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile} })
+		settle(r, hi)
+		Expect(get(ns, hi.Name, &appsv1.Deployment{}).Spec.Replicas).To(HaveValue(BeEquivalentTo(0)))
+		markReady(ns, hi.Name, false) // 0 of 0: observed, nothing running
+	}
+	ready := func(hi *heimdallv1.HeimdallInstance) {
+		GinkgoHelper()
+		settle(r, hi)
+		markAllReady(hi)
+		for _, job := range migrationJobs(ns) {
+			completeJob(ns, job)
+		}
+		settle(r, hi)
+	}
+
+	It("neither publishes nor signs with a key while a restore keeps the server at 0 pods", func() {
+		hi := rotating("paused")
+		ready(hi)
+		pausedForRestore(hi)
+
+		By("generating the next key when due, but not calling it published: no pod serves JWKS")
+		clock.SetTime(t0.Add(48 * time.Hour))
+		settle(r, hi)
+		markReady(ns, "paused", false) // the new template observed, still 0 pods
+		clock.SetTime(t0.Add(49 * time.Hour))
+		settle(r, hi)
+		jwt := get(ns, "paused-jwt", &corev1.Secret{})
+		Expect(jwt.Data).To(HaveKey("next-private.pem"))
+		Expect(jwt.Annotations).NotTo(HaveKey(resources.AnnotationJWTNextPublishedAt))
+
+		By("publishing once the server is back and its pods are ready")
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore = nil })
+		settle(r, hi)
+		markReady(ns, "paused", false)
+		clock.SetTime(t0.Add(50 * time.Hour))
+		settle(r, hi)
+		Expect(get(ns, "paused-jwt", &corev1.Secret{}).Annotations).To(HaveKeyWithValue(resources.AnnotationJWTNextPublishedAt, "2026-12-03T10:00:00Z"))
+	})
+
+	It("does not switch signing to a published key while the server is paused", func() {
+		hi := rotating("held")
+		ready(hi)
+		clock.SetTime(t0.Add(48 * time.Hour))
+		settle(r, hi)
+		markReady(ns, "held", false)
+		settle(r, hi)
+		jwt := get(ns, "held-jwt", &corev1.Secret{})
+		Expect(jwt.Annotations).To(HaveKey(resources.AnnotationJWTNextPublishedAt))
+		signing := jwt.Data["private.pem"]
+
+		pausedForRestore(hi)
+		clock.SetTime(t0.Add(48*time.Hour + resources.JWTPublishGrace + time.Hour))
+		settle(r, hi)
+		Expect(get(ns, "held-jwt", &corev1.Secret{}).Data["private.pem"]).To(Equal(signing), "no pod verifies with the new key yet")
+		Expect(drainEvents(r)).NotTo(ContainSubstring("JWTKeyRotated"))
+	})
+
 	It("keeps an instance without rotation exactly as before: no verification Secret, mount or key change", func() {
 		hi := createInstance(minimalInstance(ns, "plain"))
 		settle(r, hi)

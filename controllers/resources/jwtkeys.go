@@ -238,7 +238,8 @@ func verifyKeyIDs(keys map[string][]byte) string {
 }
 
 // JWTVerifyKeysRolledOut says whether every pod of the live server Deployment runs a template
-// that loaded exactly these verification keys.
+// that loaded exactly these verification keys, and at least one such pod is ready: with no pod
+// serving JWKS (a server scaled to 0) no relying party can have learnt a key.
 func JWTVerifyKeysRolledOut(d *appsv1.Deployment, keys map[string][]byte) bool {
 	if d == nil {
 		return false
@@ -247,10 +248,7 @@ func JWTVerifyKeysRolledOut(d *appsv1.Deployment, keys map[string][]byte) bool {
 	if !ok || got != verifyKeyIDs(keys) {
 		return false
 	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := max(ptr.Deref(d.Spec.Replicas, 1), 1)
 	s := d.Status
 	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas >= want && s.Replicas == s.UpdatedReplicas &&
 		s.ReadyReplicas >= s.UpdatedReplicas

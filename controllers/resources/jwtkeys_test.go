@@ -179,11 +179,16 @@ func TestJWTVerifyKeysRolledOut(t *testing.T) {
 		"updated pods not ready":          {deploy(kid(t, a), 2, 2, 3, 3, 2), false},
 		"not all replicas updated":        {deploy(kid(t, a), 2, 2, 3, 2, 3), false},
 		"every pod updated and ready":     {deploy(kid(t, a), 2, 2, 3, 3, 3), true},
-		"scaled to zero (a paused server)": {func() *appsv1.Deployment {
+		"scaled to zero (a paused server): no pod publishes": {func() *appsv1.Deployment {
 			d := deploy(kid(t, a), 2, 2, 0, 0, 0)
 			d.Spec.Replicas = ptr.To[int32](0)
 			return d
-		}(), true},
+		}(), false},
+		"scaled to zero, a draining pod still counted": {func() *appsv1.Deployment {
+			d := deploy(kid(t, a), 2, 2, 1, 1, 0)
+			d.Spec.Replicas = ptr.To[int32](0)
+			return d
+		}(), false},
 	} {
 		if got := JWTVerifyKeysRolledOut(tc.d, keys); got != tc.want {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)
