@@ -290,6 +290,10 @@ var _ = Describe("JWT key rotation", func() {
 		settle(r, hi)
 		Expect(get(ns, "off-jwt", &corev1.Secret{}).Data).To(HaveKey("next-private.pem"))
 		signing := get(ns, "off-jwt", &corev1.Secret{}).Data["private.pem"]
+		d, _ := server("off")
+		Expect(d.Spec.Template.Spec.Volumes).To(ContainElement(And(HaveField("Name", "jwt-verify-keys"),
+			HaveField("Secret.Optional", HaveValue(BeTrue())))),
+			"the Secret goes before the mount does: an old-template pod started meanwhile must not hang")
 
 		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.JWT.Rotation = nil })
 		settle(r, hi)

@@ -212,8 +212,12 @@ func mountJWTVerifyKeys(hi *heimdallv1.HeimdallInstance, t *corev1.PodTemplateSp
 		return
 	}
 	spec := &t.Spec
+	// Optional: the Secret is deleted when no key is left to publish, in the same reconcile that
+	// drops this mount, so a pod of the old ReplicaSet created during that rollout would otherwise
+	// hang in ContainerCreating. The kubelet then mounts an empty directory, which the server
+	// reads as "no additional keys" — exactly what a deleted Secret means.
 	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "jwt-verify-keys", VolumeSource: corev1.VolumeSource{
-		Secret: &corev1.SecretVolumeSource{SecretName: JWTVerifySecretName(hi), DefaultMode: ptr.To[int32](0o440)},
+		Secret: &corev1.SecretVolumeSource{SecretName: JWTVerifySecretName(hi), DefaultMode: ptr.To[int32](0o440), Optional: ptr.To(true)},
 	}})
 	c := &spec.Containers[0]
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "jwt-verify-keys", MountPath: jwtVerifyMountPath, ReadOnly: true})

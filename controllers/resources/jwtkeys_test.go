@@ -102,6 +102,9 @@ func TestServerDeploymentMountsJWTVerifyKeys(t *testing.T) {
 	if vol.Secret == nil || vol.Secret.SecretName != "auth-jwt-verify" || *vol.Secret.DefaultMode != 0o440 || vol.Secret.Items != nil {
 		t.Errorf("volume %+v", vol)
 	}
+	if !ptr.Deref(vol.Secret.Optional, false) {
+		t.Error("the verify volume must be optional: its Secret is deleted before the mount leaves every pod")
+	}
 	c := spec.Containers[0]
 	if m := c.VolumeMounts[len(c.VolumeMounts)-1]; m.Name != vol.Name || m.MountPath != "/keys-verify" || !m.ReadOnly {
 		t.Errorf("mount %+v", m)
