@@ -115,6 +115,15 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 		return err
 	}
 	in := resources.Inputs{Images: r.Images, SecretsHash: secretsHash, HandoffReplicas: handoff}
+	// ServiceAccounts before anything that makes Jobs: a Job whose ServiceAccount does not exist
+	// yet fails to create its pod and backs off.
+	for _, obj := range resources.Desired(hi, in) {
+		if _, ok := obj.(*corev1.ServiceAccount); ok {
+			if err := r.applyChild(ctx, hi, obj); err != nil {
+				return err
+			}
+		}
+	}
 	// The restore first: while it pauses the server, no migration starts and no key rotation
 	// step that needs serving pods is taken.
 	if in.Paused, err = r.observeRestore(ctx, hi, st); err != nil {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,6 +140,16 @@ var _ = Describe("Upgrades", func() {
 		Expect(condition(hi, ConditionProgressing)).To(And(HaveField("Status", metav1.ConditionTrue),
 			HaveField("Reason", ReasonMigrating), HaveField("Message", ContainSubstring("fresh-migrate-1-4-0"))))
 		Expect(condition(hi, ConditionDegraded)).To(HaveField("Status", metav1.ConditionFalse))
+	})
+
+	It("creates the ServiceAccount a migration Job runs as before the Job", func() {
+		hi := createInstance(minimalInstance(ns, "order"))
+		reconcileOnce(r, hi)
+		sa := get(ns, "order", &corev1.ServiceAccount{})
+		job := get(ns, "order-migrate-1-4-0", &batchv1.Job{})
+		Expect(job.Spec.Template.Spec.ServiceAccountName).To(Equal(sa.Name))
+		// resourceVersions come from one etcd revision counter: lower means written earlier.
+		Expect(strconv.ParseInt(sa.ResourceVersion, 10, 64)).To(BeNumerically("<", must(strconv.ParseInt(job.ResourceVersion, 10, 64))))
 	})
 
 	It("rolls the Deployment to a new version only after its migration succeeds", func() {
@@ -350,3 +361,9 @@ var _ = Describe("Upgrades in a manager", func() {
 			WithTimeout(20 * time.Second).Should(Equal("registry.test/heimdall:1.5.0"))
 	})
 })
+
+func must[T any](v T, err error) T {
+	GinkgoHelper()
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}
