@@ -41,6 +41,9 @@ type HeimdallInstanceReconciler struct {
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Images   resources.Images
+	// APIReader reads without the cache, for rare lists not worth an informer (the server's pods
+	// before a restore). SetupWithManager fills it in.
+	APIReader client.Reader
 	// Clock tells time-driven features (JWT key rotation) what time it is; nil is the real clock.
 	Clock clock.PassiveClock
 }
@@ -60,6 +63,7 @@ func (r *HeimdallInstanceReconciler) now() time.Time {
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=list
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;create;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;create;patch;delete
@@ -157,6 +161,9 @@ func (r *HeimdallInstanceReconciler) reconcileChildren(ctx context.Context, hi *
 // SetupWithManager watches instances, their children, and the Secrets they reference (generated
 // or brought by the user, so creating a missing Secret heals the instance).
 func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	if err := registerInstanceMetrics(mgr.GetCache()); err != nil {
 		return err
 	}

@@ -121,6 +121,13 @@ func (r *HeimdallInstanceReconciler) restoreBlocker(ctx context.Context, hi *hei
 	if d != nil && (ptr.Deref(d.Spec.Replicas, 1) > 0 || d.Status.Replicas > 0) {
 		return fmt.Sprintf("Waiting for the server to stop (%d pods)", d.Status.Replicas), nil
 	}
+	// Terminating pods no longer count in the Deployment's status but may still hold database
+	// connections and write; the restore waits until none is left.
+	if n, err := r.serverPods(ctx, hi); err != nil {
+		return "", err
+	} else if n > 0 {
+		return fmt.Sprintf("Waiting for the server pods to terminate (%d left)", n), nil
+	}
 	// A migration or a backup would race the restore: one could commit a schema the restore then
 	// drops, the other dump a half-restored database. Neither starts while the server is paused
 	// (no migration is created, the backup CronJob is suspended); those already running finish.
@@ -172,4 +179,21 @@ func reportRestore(hi *heimdallv1.HeimdallInstance, st *instanceStatus) {
 	if rs.Phase == heimdallv1.RestorePending || rs.Phase == heimdallv1.RestoreRunning {
 		st.progressing(ReasonRestoring, rs.Message)
 	}
+}
+
+// serverPods counts the server's pods, terminating ones included. It lists metadata only and
+// reads the API server directly: an informer on every pod of the cluster just for restores would
+// cost the manager far more memory than the rare list does.
+func (r *HeimdallInstanceReconciler) serverPods(ctx context.Context, hi *heimdallv1.HeimdallInstance) (int, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	pods := &metav1.PartialObjectMetadataList{}
+	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := reader.List(ctx, pods, client.InNamespace(hi.Namespace),
+		client.MatchingLabels(resources.SelectorLabels(hi, resources.ComponentServer))); err != nil {
+		return 0, fmt.Errorf("list server pods: %w", err)
+	}
+	return len(pods.Items), nil
 }

@@ -129,6 +129,33 @@ var _ = Describe("Restore", func() {
 		Expect(serverReplicas("auth")).To(HaveValue(BeEquivalentTo(3)))
 	})
 
+	It("waits for terminating server pods, which the Deployment no longer counts", func() {
+		hi := serving("drain")
+		// A finalizer keeps the deleted pod terminating, as a slow shutdown would.
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "drain-old", Namespace: ns, Finalizers: []string{"heimdall.io/test-hold"},
+				Labels: resources.Labels(hi, resources.ComponentServer, "1.4.0")},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "heimdall", Image: "registry.test/heimdall:1.4.0"}}},
+		}
+		Expect(k8s.Create(ctx, pod)).To(Succeed())
+		Expect(k8s.Delete(ctx, pod)).To(Succeed())
+		updateSpec(hi, func(s *heimdallv1.HeimdallInstanceSpec) { s.Restore = &heimdallv1.RestoreSpec{BackupFile: restoreFile} })
+		reconcileOnce(r, hi)
+		podsGone("drain")
+		reconcileOnce(r, hi)
+		Expect(restoreStatus("drain")).To(And(HaveField("Phase", heimdallv1.RestorePending),
+			HaveField("Message", "Waiting for the server pods to terminate (1 left)")))
+
+		live := get(ns, "drain-old", &corev1.Pod{})
+		live.Finalizers = nil
+		Expect(k8s.Update(ctx, live)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}))
+		}).Should(BeTrue())
+		reconcileOnce(r, hi)
+		Expect(restoreStatus("drain")).To(HaveField("Phase", heimdallv1.RestoreRunning))
+	})
+
 	It("keeps the server stopped and Degraded after a failure until the request changes or goes", func() {
 		hi := serving("fail")
 		podsGone("fail")
