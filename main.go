@@ -26,13 +26,14 @@ var version = "dev"
 
 func main() {
 	var (
-		metricsAddr, probeAddr, watchNamespaces string
-		leaderElect, secureMetrics, enableHTTP2 bool
+		metricsAddr, probeAddr, watchNamespaces, leaderElectionNamespace string
+		leaderElect, secureMetrics, enableHTTP2                          bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the health and readiness probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so only one replica reconciles.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; empty: the pod's own (in-cluster only).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACES"), "Comma-separated namespaces to watch; empty watches all.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 (off: CVE-2023-44487, CVE-2023-39325).")
 	opts := zap.Options{Development: false}
@@ -62,12 +63,17 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "heimdall-operator.heimdall.io",
-		Cache:                  cacheOpts,
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "heimdall-operator.heimdall.io",
+		LeaderElectionNamespace: leaderElectionNamespace,
+		// main returns as soon as the manager stops, so releasing the Lease on the way out is
+		// safe, and a rolling update of the operator hands over at once instead of after the
+		// lease duration.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOpts,
 	})
 	if err != nil {
 		log.Error(err, "unable to create manager")

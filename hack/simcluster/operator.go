@@ -94,7 +94,8 @@ func (c *Cluster) InstallOperator(ctx context.Context, kustomizeDir string) (*Op
 
 // StartOperator runs the manager binary as the operator's ServiceAccount (impersonated), with the
 // Deployment's arguments and environment. Listeners move to loopback ports the kernel picks, and
-// leader election is off because it needs the in-cluster namespace file a local process lacks.
+// the leader-election Lease is named in the operator's namespace (a local process has no
+// in-cluster namespace file), so leader election runs under the rendered RBAC too.
 func (c *Cluster) StartOperator(op *Operator, managerBin string) (*Process, error) {
 	as := ServiceAccount(op.Namespace, op.ServiceAccount)
 	kubeconfig, err := WriteKubeconfig(c.Dir, "operator", c.Config, &as)
@@ -104,12 +105,13 @@ func (c *Cluster) StartOperator(op *Operator, managerBin string) (*Process, erro
 	args := []string{"--kubeconfig=" + kubeconfig}
 	for _, a := range op.Args {
 		switch flagName(a) {
-		case "--leader-elect", "--health-probe-bind-address", "--metrics-bind-address", "--kubeconfig":
+		case "--leader-elect", "--leader-election-namespace", "--health-probe-bind-address", "--metrics-bind-address", "--kubeconfig":
 			continue
 		}
 		args = append(args, a)
 	}
-	args = append(args, "--leader-elect=false", "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0")
+	args = append(args, "--leader-elect=true", "--leader-election-namespace="+op.Namespace,
+		"--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0")
 	var env []string
 	for _, e := range op.Env {
 		if e.ValueFrom == nil {

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +52,11 @@ var _ = Describe("Scenario 1: install", func() {
 		Expect(lines).To(HaveLen(2), out)
 		Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "VERSION", "READY", "ENDPOINT", "AGE"}))
 		Expect(strings.Fields(lines[1])[:4]).To(Equal([]string{"heimdall", "1.0.0", "True", hi.Status.Endpoint}))
+
+		// The operator reconciles as the elected leader, its Lease written under its own RBAC.
+		lease := &coordinationv1.Lease{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "heimdall-system", Name: "heimdall-operator.heimdall.io"}, lease)).To(Succeed())
+		Expect(lease.Spec.HolderIdentity).To(HaveValue(Not(BeEmpty())))
 	})
 })
 
