@@ -29,6 +29,13 @@ import (
 	"github.com/heimdall-io/heimdall-operator/controllers/resources"
 )
 
+// UncachedObjects are read straight from the API server, never from the manager's cache. The
+// operator watches Secrets for metadata only (to know when to reconcile) and reads the few it
+// needs when it reconciles: caching every Secret of the cluster, data included, would cost the
+// manager memory in proportion to everything else that runs there. Pass this to
+// client.CacheOptions.DisableFor when building the manager.
+var UncachedObjects = []client.Object{&corev1.Secret{}}
+
 // ErrNextLoop asks for another reconcile soon; it is not a failure.
 var ErrNextLoop = errors.New("reconcile again")
 
@@ -183,7 +190,7 @@ func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.Secret{}).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&networkingv1.Ingress{}).
@@ -191,7 +198,7 @@ func (r *HeimdallInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&batchv1.CronJob{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.NetworkPolicy{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingSecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.instancesUsingSecret), builder.OnlyMetadata).
 		Named("heimdallinstance").
 		Complete(r)
 }

@@ -73,6 +73,7 @@ var _ = BeforeSuite(func() {
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{watchedNamespace: {}}},
+		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects}}, // as main.go
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect((&HeimdallInstanceReconciler{

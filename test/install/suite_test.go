@@ -150,7 +150,8 @@ func startManager() (metricsURL string, stop func() error) {
 			FilterProvider: filters.WithAuthenticationAndAuthorization,
 		},
 		HealthProbeBindAddress:        "0",
-		LeaderElection:                true, // the rendered Deployment runs with --leader-elect
+		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: controllers.UncachedObjects}}, // as main.go
+		LeaderElection:                true,                                                                                 // the rendered Deployment runs with --leader-elect
 		LeaderElectionID:              "heimdall-operator.heimdall.io",
 		LeaderElectionNamespace:       manager.Namespace, // in a pod it is read from the ServiceAccount mount
 		LeaderElectionReleaseOnCancel: true,
