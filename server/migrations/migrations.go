@@ -76,6 +76,15 @@ func All() ([]Migration, error) {
 	return out, nil
 }
 
+// Latest is the highest embedded version: the schema this binary needs.
+func Latest() (int, error) {
+	all, err := All()
+	if err != nil || len(all) == 0 {
+		return 0, err
+	}
+	return all[len(all)-1].Version, nil
+}
+
 func prepare(ctx context.Context, conn *pgx.Conn) (map[int]time.Time, error) {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version bigint PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {

@@ -7,6 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heimdall-io/heimdall-operator/server/fusionauthfake"
+	"github.com/heimdall-io/heimdall-operator/server/internal/store"
+	"github.com/heimdall-io/heimdall-operator/server/migrations"
 )
 
 func readiness(t *testing.T, ts *testServer) (int, map[string]any) {
@@ -249,4 +255,44 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s missing from openapi.yaml", r)
 		}
 	}
+}
+
+// A database the migrations have not reached yet: readiness names postgres until
+// `heimdall-migrate up` has run, so an orchestrator sends no traffic to a pod that would fail.
+func TestReadinessWaitsForTheSchema(t *testing.T) {
+	ctx := context.Background()
+	url, err := pg.CreateDatabase(ctx, "unmigrated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ts := newTestServer(t, func(d *Deps, _ *fusionauthfake.Options) { d.Store = st })
+	body := waitReady(t, ts, 503, "postgres")
+	if c := body["checks"].(map[string]any); c["redis"] != "ok" || c["fusionauth"] != "ok" {
+		t.Fatalf("only postgres should fail: %v", c)
+	}
+	if !strings.Contains(ts.logs.String(), "schema not migrated") {
+		t.Fatalf("the log should say why: %s", ts.logs.String())
+	}
+
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := migrations.Up(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ts, 200, "")
+
+	// A schema newer than this binary's (the next version migrated while this one still
+	// serves its rollout) keeps it ready.
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES (999999)`); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ts, 200, "")
 }

@@ -53,7 +53,14 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) error {
 // ready checks PostgreSQL, Redis and FusionAuth in parallel, each with a short timeout.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	checks := map[string]func(context.Context) error{
-		"postgres":   s.store.Ping,
+		// Reachable is not enough: a pod whose schema is not migrated yet (first install,
+		// restored data) would answer errors, so it is not ready until the schema is current.
+		"postgres": func(ctx context.Context) error {
+			if err := s.store.Ping(ctx); err != nil {
+				return err
+			}
+			return s.store.SchemaCurrent(ctx)
+		},
 		"redis":      func(ctx context.Context) error { return s.redis.Ping(ctx).Err() },
 		"fusionauth": s.fa.Health,
 	}

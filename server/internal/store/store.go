@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heimdall-io/heimdall-operator/server/migrations"
 )
 
 // Sentinel errors.
@@ -52,6 +54,29 @@ func (s *Store) Close() { s.Pool.Close() }
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.Pool.Ping(ctx) }
+
+// SchemaCurrent checks that the database holds at least the schema this binary was built with.
+// A newer schema is fine (the previous version keeps serving while a newer one rolls out); an
+// older or missing one means `heimdall-migrate up` has not run yet.
+func (s *Store) SchemaCurrent(ctx context.Context) error {
+	need, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	var have int
+	err = s.Pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
+		return fmt.Errorf("schema not migrated: this server needs version %d", need)
+	}
+	if err != nil {
+		return err
+	}
+	if have < need {
+		return fmt.Errorf("schema at version %d, this server needs %d", have, need)
+	}
+	return nil
+}
 
 // Tenant is a tenant row.
 type Tenant struct {
