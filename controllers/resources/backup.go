@@ -160,15 +160,12 @@ func BackupImage(hi *heimdallv1.HeimdallInstance, img Images) string {
 // with the password from the credential Secret.
 func postgresClientEnv(hi *heimdallv1.HeimdallInstance) []corev1.EnvVar {
 	c := Refs(hi).Database
-	host, port, db, sslMode := ComponentName(hi, ComponentPostgres), int32(PostgresPort), heimdallDatabase, "disable"
-	if ext := hi.Spec.Postgres.External; ext != nil {
-		host, port, db, sslMode = ext.Host, ext.Port, ext.Database, ext.SSLMode
-	}
+	pg := heimdallPostgres(hi)
 	return []corev1.EnvVar{
-		{Name: "PGHOST", Value: host},
-		{Name: "PGPORT", Value: strconv.Itoa(int(port))},
-		{Name: "PGDATABASE", Value: db},
-		{Name: "PGSSLMODE", Value: sslMode},
+		{Name: "PGHOST", Value: pg.Host},
+		{Name: "PGPORT", Value: strconv.Itoa(int(pg.Port))},
+		{Name: "PGDATABASE", Value: pg.Database},
+		{Name: "PGSSLMODE", Value: pg.SSLMode},
 		secretEnv("PGUSER", c.Name, c.UsernameKey),
 		secretEnv("PGPASSWORD", c.Name, c.PasswordKey),
 	}

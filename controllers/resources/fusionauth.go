@@ -106,16 +106,15 @@ func FusionAuthDeployment(hi *heimdallv1.HeimdallInstance, img Images) *appsv1.D
 func fusionAuthEnv(hi *heimdallv1.HeimdallInstance) []corev1.EnvVar {
 	m := hi.Spec.FusionAuth.Managed
 	faSecret := ComponentName(hi, ComponentFusionAuth)
-	host, port, sslMode := ComponentName(hi, ComponentPostgres), int32(PostgresPort), "disable"
+	pg := heimdallPostgres(hi) // the same server, FusionAuth's own database
 	root := heimdallv1.CredentialsSecretRef{Name: ComponentName(hi, ComponentPostgres), UsernameKey: "", PasswordKey: KeySuperuserPassword}
 	rootUser := corev1.EnvVar{Name: "DATABASE_ROOT_USERNAME", Value: "postgres"}
 	if ext := hi.Spec.Postgres.External; ext != nil {
-		host, port, sslMode = ext.Host, ext.Port, ext.SSLMode
 		root = withCredentialDefaults(ext.CredentialsSecretRef)
 		rootUser = secretEnv("DATABASE_ROOT_USERNAME", root.Name, root.UsernameKey)
 	}
 	return []corev1.EnvVar{
-		{Name: "DATABASE_URL", Value: fmt.Sprintf("jdbc:postgresql://%s:%d/%s?sslmode=%s", host, port, fusionAuthDatabase, sslMode)},
+		{Name: "DATABASE_URL", Value: fmt.Sprintf("jdbc:postgresql://%s:%d/%s?sslmode=%s", pg.Host, pg.Port, fusionAuthDatabase, pg.SSLMode)},
 		rootUser,
 		secretEnv("DATABASE_ROOT_PASSWORD", root.Name, root.PasswordKey),
 		secretEnv("DATABASE_USERNAME", faSecret, KeyDBUsername),

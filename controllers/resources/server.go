@@ -196,18 +196,31 @@ func ServerEnv(hi *heimdallv1.HeimdallInstance) []corev1.EnvVar {
 	return env
 }
 
+// postgresEndpoint is where the Heimdall database lives: the managed StatefulSet's Service, or
+// spec.postgres.external.
+type postgresEndpoint struct {
+	Host     string
+	Port     int32
+	Database string // the Heimdall database
+	SSLMode  string
+}
+
+func heimdallPostgres(hi *heimdallv1.HeimdallInstance) postgresEndpoint {
+	if ext := hi.Spec.Postgres.External; ext != nil {
+		return postgresEndpoint{Host: ext.Host, Port: ext.Port, Database: ext.Database, SSLMode: ext.SSLMode}
+	}
+	return postgresEndpoint{Host: ComponentName(hi, ComponentPostgres), Port: PostgresPort, Database: heimdallDatabase, SSLMode: "disable"}
+}
+
 // databaseEnv builds DATABASE_URL from the credential Secret, as the seed does with DB_USERNAME and
 // DB_PASSWORD (declared first so Kubernetes expands them).
 func databaseEnv(hi *heimdallv1.HeimdallInstance) []corev1.EnvVar {
 	c := Refs(hi).Database
-	host, port, db, sslMode := ComponentName(hi, ComponentPostgres), int32(PostgresPort), heimdallDatabase, "disable"
-	if ext := hi.Spec.Postgres.External; ext != nil {
-		host, port, db, sslMode = ext.Host, ext.Port, ext.Database, ext.SSLMode
-	}
+	pg := heimdallPostgres(hi)
 	return []corev1.EnvVar{
 		secretEnv("DB_USERNAME", c.Name, c.UsernameKey),
 		secretEnv("DB_PASSWORD", c.Name, c.PasswordKey),
-		{Name: "DATABASE_URL", Value: fmt.Sprintf("postgresql://$(DB_USERNAME):$(DB_PASSWORD)@%s:%d/%s?sslmode=%s", host, port, db, sslMode)},
+		{Name: "DATABASE_URL", Value: fmt.Sprintf("postgresql://$(DB_USERNAME):$(DB_PASSWORD)@%s:%d/%s?sslmode=%s", pg.Host, pg.Port, pg.Database, pg.SSLMode)},
 	}
 }
 
