@@ -15,12 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/heimdall-io/heimdall-operator/server/fusionauthfake"
 	"github.com/heimdall-io/heimdall-operator/server/internal/testenv"
 	"github.com/heimdall-io/heimdall-operator/server/internal/tokens"
-	"github.com/heimdall-io/heimdall-operator/server/migrations"
 )
 
 func TestMissingConfigurationIsReportedAtOnce(t *testing.T) {
@@ -52,30 +48,7 @@ func TestVersionFlag(t *testing.T) {
 func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pg, err := testenv.StartPostgres(ctx)
-	if err != nil {
-		t.Fatalf("PostgreSQL is required: %v", err)
-	}
-	defer pg.Close()
-	rd, err := testenv.StartRedis(ctx)
-	if err != nil {
-		t.Fatalf("Redis is required: %v", err)
-	}
-	defer rd.Close()
-	dbURL, err := pg.CreateDatabase(ctx, "heimdall")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrations.Up(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
-	fa := fusionauthfake.Start(fusionauthfake.Options{APIKey: "k"})
-	defer fa.Close()
+	be := startBackends(ctx, t, "heimdall")
 
 	dir := t.TempDir()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -83,7 +56,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "public.pem"), tokens.EncodePublicKeyPEM(&key.PublicKey), 0o644)
 	port, _ := testenv.FreePort()
 	env := map[string]string{
-		"PORT": strconv.Itoa(port), "DATABASE_URL": dbURL, "REDIS_URL": rd.URL(), "FUSIONAUTH_URL": fa.URL,
+		"PORT": strconv.Itoa(port), "DATABASE_URL": be.dbURL, "REDIS_URL": be.redisURL, "FUSIONAUTH_URL": be.fusionAuthURL,
 		"FUSIONAUTH_API_KEY": "k", "JWT_PRIVATE_KEY_PATH": filepath.Join(dir, "private.pem"),
 		"JWT_PUBLIC_KEY_PATH": filepath.Join(dir, "public.pem"), "JWT_ISSUER": "https://heimdall.test", "LOG_LEVEL": "debug",
 	}
@@ -94,20 +67,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		done <- run(sctx, []string{"server", "-env-file", filepath.Join(dir, "none")}, func(k string) string { return env[k] }, &logs, &logs)
 	}()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitReady(t, base, &logs)
 	body := `{"email":"run@example.com","password":"Passw0rd-run","firstName":"R","lastName":"U"}`
 	resp, err := http.Post(base+"/v1/auth/register", "application/json", strings.NewReader(body))
 	if err != nil {

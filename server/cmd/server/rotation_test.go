@@ -16,12 +16,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/heimdall-io/heimdall-operator/server/fusionauthfake"
 	"github.com/heimdall-io/heimdall-operator/server/internal/testenv"
 	"github.com/heimdall-io/heimdall-operator/server/internal/tokens"
-	"github.com/heimdall-io/heimdall-operator/server/migrations"
 )
 
 // The server as a pod of the operator's rotation "switched" phase: it signs with the new key
@@ -30,30 +27,7 @@ import (
 func TestRunLoadsAdditionalPublicKeysAtStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pg, err := testenv.StartPostgres(ctx)
-	if err != nil {
-		t.Fatalf("PostgreSQL is required: %v", err)
-	}
-	defer pg.Close()
-	rd, err := testenv.StartRedis(ctx)
-	if err != nil {
-		t.Fatalf("Redis is required: %v", err)
-	}
-	defer rd.Close()
-	dbURL, err := pg.CreateDatabase(ctx, "heimdall_rotation")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrations.Up(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
-	fa := fusionauthfake.Start(fusionauthfake.Options{APIKey: "k"})
-	defer fa.Close()
+	be := startBackends(ctx, t, "heimdall_rotation")
 
 	newKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	oldKey, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -71,7 +45,7 @@ func TestRunLoadsAdditionalPublicKeysAtStart(t *testing.T) {
 	port, _ := testenv.FreePort()
 	const issuer = "https://heimdall.test"
 	env := map[string]string{
-		"PORT": strconv.Itoa(port), "DATABASE_URL": dbURL, "REDIS_URL": rd.URL(), "FUSIONAUTH_URL": fa.URL,
+		"PORT": strconv.Itoa(port), "DATABASE_URL": be.dbURL, "REDIS_URL": be.redisURL, "FUSIONAUTH_URL": be.fusionAuthURL,
 		"FUSIONAUTH_API_KEY": "k", "JWT_PRIVATE_KEY_PATH": filepath.Join(keys, "private.pem"),
 		"JWT_PUBLIC_KEY_PATH": filepath.Join(keys, "public.pem"), "JWT_ADDITIONAL_PUBLIC_KEYS_DIR": extra,
 		"JWT_ISSUER": issuer,
@@ -91,18 +65,7 @@ func TestRunLoadsAdditionalPublicKeysAtStart(t *testing.T) {
 		}
 	}()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(base + "/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, logs.String())
-		}
-	}
+	waitReady(t, base, &logs)
 
 	// JWKS: the signing key first, then the additional one.
 	resp, err := http.Get(base + "/v1/oauth/.well-known/jwks.json")
