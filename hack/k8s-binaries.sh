@@ -51,24 +51,14 @@ EOF
   echo "$dir"
 }
 
-etcd_wrapper() {
-  local dir="$CACHE_ROOT/src/etcd-$ETCD_VERSION"
+# module_wrapper NAME MODULE@VERSION: a wrapper module that pins one module, so that module's own
+# go.mod (not ours) picks its dependencies.
+module_wrapper() {
+  local dir="$CACHE_ROOT/src/$1"
   if [ ! -f "$dir/.ready" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
-    printf 'module heimdall.local/etcd\n\ngo 1.26.0\n' >"$dir/go.mod"
-    (cd "$dir" && GOFLAGS=-mod=mod go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >&2)
-    touch "$dir/.ready"
-  fi
-  echo "$dir"
-}
-
-# kwok is its own module; a wrapper module pins it so its go.mod (not ours) picks the dependencies.
-kwok_wrapper() {
-  local dir="$CACHE_ROOT/src/kwok-$KWOK_VERSION"
-  if [ ! -f "$dir/.ready" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    printf 'module heimdall.local/kwok\n\ngo 1.26.0\n' >"$dir/go.mod"
-    (cd "$dir" && GOFLAGS=-mod=mod go get "sigs.k8s.io/kwok@v$KWOK_VERSION" >&2)
+    printf 'module heimdall.local/%s\n\ngo 1.26.0\n' "${1%%-*}" >"$dir/go.mod"
+    (cd "$dir" && GOFLAGS=-mod=mod go get "$2" >&2)
     touch "$dir/.ready"
   fi
   echo "$dir"
@@ -78,8 +68,8 @@ build() {
   local name="$1" dir pkg
   if [ -x "$OUT/$name" ]; then return; fi
   case "$name" in
-    etcd) dir="$(etcd_wrapper)"; pkg="go.etcd.io/etcd/server/v3" ;;
-    kwok) dir="$(kwok_wrapper)"; pkg="sigs.k8s.io/kwok/cmd/kwok" ;;
+    etcd) dir="$(module_wrapper "etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@v$ETCD_VERSION")"; pkg="go.etcd.io/etcd/server/v3" ;;
+    kwok) dir="$(module_wrapper "kwok-$KWOK_VERSION" "sigs.k8s.io/kwok@v$KWOK_VERSION")"; pkg="sigs.k8s.io/kwok/cmd/kwok" ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
       dir="$(k8s_wrapper)"; pkg="k8s.io/kubernetes/cmd/$name" ;;
     *) echo "k8s-binaries: unknown binary $name" >&2; exit 2 ;;
